@@ -1,0 +1,3 @@
+//! Actions, events and views of each game.
+
+pub mod tictactoe;

@@ -1,0 +1,242 @@
+//! The one typed configuration of the hub, from CLI flags and environment variables.
+//!
+//! Every setting has a default that runs a single node with nothing else
+//! installed. `docs/operations.md` lists them all; keep the two in step.
+
+use clap::{Args, ValueEnum};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Which socket.io parser the hub speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParserKind {
+    /// The default socket.io JSON parser.
+    Json,
+    /// `socket.io-msgpack-parser` on the client.
+    Msgpack,
+}
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// SQLite database file (created if missing).
+    #[arg(long, env = "DB_PATH", default_value = "gamehub.db")]
+    pub db_path: PathBuf,
+
+    /// Secret that signs tokens (at least 32 bytes). When unset, one is
+    /// generated once and kept in the database so tokens survive restarts;
+    /// every instance of a cluster must be given the same one.
+    #[arg(long, env = "SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// How long a guest token stays valid, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub token_ttl_secs: u64,
+
+    /// This instance's stable name (the StatefulSet ordinal in k8s).
+    #[arg(long, env = "NODE_ID", default_value = "node-0")]
+    pub node_id: String,
+
+    /// Origins allowed by CORS, comma-separated; `*` allows any.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Most rooms this instance hosts at once; more answer `capacity`.
+    #[arg(long, env = "MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
+    /// Largest event payload accepted, in bytes; larger answer `payload_too_large`.
+    #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 16 * 1024)]
+    pub max_payload_bytes: usize,
+
+    /// Events per second one socket may send, on average.
+    #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 30)]
+    pub rate_limit_per_sec: u32,
+
+    /// Events one socket may send in a burst above the average.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 60)]
+    pub rate_limit_burst: u32,
+
+    /// Requests a room's mailbox holds before answering `rate_limited`.
+    #[arg(long, env = "ROOM_MAILBOX", default_value_t = 256)]
+    pub room_mailbox: usize,
+
+    /// Events a room keeps in memory for `room:sync`; older gaps get the state instead.
+    #[arg(long, env = "EVENT_LOG_LEN", default_value_t = 1024)]
+    pub event_log_len: usize,
+
+    /// Seconds a disconnected player keeps their seat before forfeiting.
+    #[arg(long, env = "RECONNECT_GRACE_SECS", default_value_t = 60)]
+    pub reconnect_grace_secs: u64,
+
+    /// Seconds a finished or abandoned room stays listed before it closes.
+    #[arg(long, env = "ROOM_LINGER_SECS", default_value_t = 300)]
+    pub room_linger_secs: u64,
+
+    /// socket.io parser: json or msgpack.
+    #[arg(long, env = "SOCKETIO_PARSER", value_enum, default_value = "json")]
+    pub socketio_parser: ParserKind,
+
+    /// Seconds a shutdown may take before the process exits anyway.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Delay, in ms, that `server:draining` tells clients to wait before reconnecting.
+    #[arg(long, env = "DRAIN_RETRY_MS", default_value_t = 2000)]
+    pub drain_retry_ms: u64,
+
+    /// Log format: text or json. Levels come from RUST_LOG (default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// A setting whose value cannot work, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct ConfigError {
+    /// Environment variable name of the setting.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Config {
+    /// Checks what clap's types cannot: ranges and relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |name, reason: &str| Err(ConfigError { name, reason: reason.to_string() });
+        if let Some(secret) = &self.secret_key
+            && secret.len() < 32
+        {
+            return bad("SECRET_KEY", "must be at least 32 bytes long");
+        }
+        if self.token_ttl_secs == 0 {
+            return bad("TOKEN_TTL_SECS", "must be at least 1");
+        }
+        if self.node_id.is_empty() || self.node_id.len() > 64 {
+            return bad("NODE_ID", "must be 1..64 characters");
+        }
+        if self.max_rooms == 0 {
+            return bad("MAX_ROOMS", "must be at least 1");
+        }
+        if !(64..=1024 * 1024).contains(&self.max_payload_bytes) {
+            return bad("MAX_PAYLOAD_BYTES", "must be between 64 and 1048576");
+        }
+        if self.rate_limit_per_sec == 0 || self.rate_limit_burst == 0 {
+            return bad("RATE_LIMIT_PER_SEC", "rate limit and burst must be at least 1");
+        }
+        if self.room_mailbox == 0 {
+            return bad("ROOM_MAILBOX", "must be at least 1");
+        }
+        if self.event_log_len == 0 {
+            return bad("EVENT_LOG_LEN", "must be at least 1");
+        }
+        if self.reconnect_grace_secs == 0 {
+            return bad("RECONNECT_GRACE_SECS", "must be at least 1");
+        }
+        if self.cors_origins.is_empty() {
+            return bad("CORS_ORIGINS", "name at least one origin, or `*`");
+        }
+        Ok(())
+    }
+
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        use clap::{FromArgMatches, Command};
+        let matches = Config::augment_args(Command::new("gamehub"))
+            .no_binary_name(true)
+            .try_get_matches_from(std::iter::empty::<String>())
+            .expect("defaults parse");
+        Config::from_arg_matches(&matches).expect("defaults parse")
+    }
+
+    /// The reconnect grace period.
+    pub fn reconnect_grace(&self) -> Duration {
+        Duration::from_secs(self.reconnect_grace_secs)
+    }
+
+    /// How long a finished room stays.
+    pub fn room_linger(&self) -> Duration {
+        Duration::from_secs(self.room_linger_secs)
+    }
+
+    /// The effective settings as `NAME=value` lines, the secret masked.
+    pub fn describe(&self) -> String {
+        let secret = match &self.secret_key {
+            Some(_) => "***",
+            None => "(generated, kept in the database)",
+        };
+        format!(
+            "HOST={} PORT={} DB_PATH={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
+             MAX_ROOMS={} MAX_PAYLOAD_BYTES={} RATE_LIMIT_PER_SEC={} RATE_LIMIT_BURST={} \
+             ROOM_MAILBOX={} EVENT_LOG_LEN={} RECONNECT_GRACE_SECS={} ROOM_LINGER_SECS={} \
+             SOCKETIO_PARSER={} SHUTDOWN_TIMEOUT_SECS={} DRAIN_RETRY_MS={} LOG_FORMAT={}",
+            self.host,
+            self.port,
+            self.db_path.display(),
+            secret,
+            self.token_ttl_secs,
+            self.node_id,
+            self.cors_origins.join(","),
+            self.max_rooms,
+            self.max_payload_bytes,
+            self.rate_limit_per_sec,
+            self.rate_limit_burst,
+            self.room_mailbox,
+            self.event_log_len,
+            self.reconnect_grace_secs,
+            self.room_linger_secs,
+            spelled(self.socketio_parser),
+            self.shutdown_timeout_secs,
+            self.drain_retry_ms,
+            spelled(self.log_format),
+        )
+    }
+}
+
+/// The spelling of an enum setting as the operator writes it (`json`, not `Json`).
+fn spelled<T: ValueEnum>(value: T) -> String {
+    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_describe_masks_the_secret() {
+        let mut c = Config::defaults();
+        assert_eq!(c.port, 3000);
+        c.validate().unwrap();
+        c.secret_key = Some("s".repeat(40));
+        let text = c.describe();
+        assert!(text.contains("SECRET_KEY=***"), "{text}");
+        assert!(!text.contains("ssss"));
+        assert!(text.contains("SOCKETIO_PARSER=json"));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_by_name() {
+        let mut c = Config::defaults();
+        c.secret_key = Some("short".into());
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.name, "SECRET_KEY");
+    }
+}

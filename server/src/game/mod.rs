@@ -1,0 +1,106 @@
+//! The game trait the hub drives without knowing any rules, and the catalogue of games.
+
+pub mod tictactoe;
+
+use crate::error::HubError;
+use protocol::RoomStatus;
+use serde_json::{Map, Value};
+
+/// Who looks at the game: a seat, or a spectator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// The player in this seat.
+    Seat(u8),
+    /// Anyone without a seat.
+    Spectator,
+}
+
+/// One event a game emits. Most events look the same to everybody; a game
+/// with hidden information adds per-audience versions (a card shown to its
+/// owner, hidden from the rest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GameEvent {
+    /// What everybody without an override sees.
+    pub public: Value,
+    /// What a given audience sees instead.
+    pub overrides: Vec<(Audience, Value)>,
+}
+
+impl GameEvent {
+    /// An event everybody sees the same.
+    pub fn public(event: impl serde::Serialize) -> Self {
+        Self { public: to_value(event), overrides: Vec::new() }
+    }
+
+    /// The version of this event `audience` may see.
+    pub fn for_audience(&self, audience: Audience) -> &Value {
+        self.overrides
+            .iter()
+            .find(|(a, _)| *a == audience)
+            .map(|(_, v)| v)
+            .unwrap_or(&self.public)
+    }
+}
+
+/// How one finished game ended for each seat, for the leaderboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatResult {
+    /// This seat won.
+    Win,
+    /// This seat lost.
+    Loss,
+    /// Nobody won.
+    Draw,
+}
+
+/// The rules of one game. The room actor owns the value and is the only caller,
+/// so implementations need no locking. Every method is synchronous and quick:
+/// a room runs one call at a time.
+pub trait Game: Send + Sync + 'static {
+    /// Seats the game has.
+    fn max_players(&self) -> u8;
+
+    /// Where the game is.
+    fn status(&self) -> RoomStatus;
+
+    /// A player took `seat`; `seated` is how many seats are now taken.
+    /// Returns events such as `game_started`.
+    fn seated(&mut self, seat: u8, seated: u8) -> Vec<GameEvent>;
+
+    /// The player of `seat` gives up (left during play, or did not return in time).
+    fn forfeit(&mut self, seat: u8) -> Vec<GameEvent>;
+
+    /// Validates `action` from `seat` and, only when it is legal, applies it.
+    /// An error must leave the game exactly as it was.
+    fn apply(&mut self, seat: u8, action: &Value) -> Result<Vec<GameEvent>, HubError>;
+
+    /// What `audience` may see now.
+    fn view(&self, audience: Audience) -> Value;
+
+    /// Per-seat results once finished; `None` while not finished.
+    fn results(&self) -> Option<Vec<SeatResult>>;
+}
+
+/// The games this hub can host, by name.
+pub const GAMES: &[&str] = &[protocol::games::tictactoe::NAME];
+
+/// Creates a game by name with its options; unknown names and bad options are `bad_request`.
+pub fn create(name: &str, options: Option<&Map<String, Value>>) -> Result<Box<dyn Game>, HubError> {
+    match name {
+        protocol::games::tictactoe::NAME => Ok(Box::new(tictactoe::TicTacToe::new(options)?)),
+        other => Err(HubError::BadRequest(format!(
+            "unknown game `{other}`; this server hosts: {}",
+            GAMES.join(", ")
+        ))),
+    }
+}
+
+/// Parses a game's typed action, turning serde's complaint into a `bad_request`.
+pub fn parse_action<T: serde::de::DeserializeOwned>(action: &Value) -> Result<T, HubError> {
+    T::deserialize(action).map_err(|e| HubError::BadRequest(format!("invalid action: {e}")))
+}
+
+/// Serializes a protocol type that cannot fail to serialize (plain structs and enums).
+pub fn to_value(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}

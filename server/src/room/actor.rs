@@ -1,0 +1,508 @@
+//! The room actor: one task per room that owns the game, the seats and the
+//! event log, handles one request at a time, and broadcasts every event once
+//! per audience.
+
+use super::handle::{Reply, RoomMsg};
+use super::{Channels, RoomId};
+use crate::auth::{Player, unix_now};
+use crate::error::HubError;
+use crate::game::{Audience, Game, GameEvent, SeatResult};
+use crate::store::Store;
+use protocol::events::{ChatLine, Joined, LifecycleEvent, RoomEvent, Synced};
+use protocol::{PlayerInfo, PlayerRef, Role, RoomInfo, RoomStatus, SeatedPlayer, event_names};
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::Sid;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// What a room needs from the hub around it.
+#[derive(Clone)]
+pub(super) struct RoomEnv {
+    pub io: SocketIo,
+    pub store: Store,
+    pub node_id: String,
+    pub grace: Duration,
+    pub linger: Duration,
+    pub event_log_len: usize,
+    pub shutdown: CancellationToken,
+}
+
+struct Seat {
+    player: Player,
+    /// The player's sockets in this room (several tabs share one seat).
+    sockets: Vec<SocketRef>,
+    /// When the seat is forfeited or freed if nobody comes back.
+    deadline: Option<Instant>,
+}
+
+pub(super) struct RoomActor {
+    id: RoomId,
+    game_name: String,
+    game: Box<dyn Game>,
+    channels: Channels,
+    seats: Vec<Option<Seat>>,
+    spectators: Vec<(SocketRef, Player)>,
+    seq: u64,
+    /// The latest events, for `room:sync`.
+    log: VecDeque<(u64, GameEvent)>,
+    created_at: u64,
+    status: RoomStatus,
+    results_recorded: bool,
+    close_at: Option<Instant>,
+    /// Membership changed since the lobby view was last published.
+    dirty: bool,
+    info: watch::Sender<RoomInfo>,
+    env: RoomEnv,
+}
+
+impl RoomActor {
+    pub(super) fn new(id: RoomId, game_name: String, game: Box<dyn Game>, env: RoomEnv) -> (Self, watch::Receiver<RoomInfo>) {
+        let seats = (0..game.max_players()).map(|_| None).collect();
+        let status = game.status();
+        let placeholder = RoomInfo {
+            id: id.to_string(),
+            game: game_name.clone(),
+            status,
+            players: Vec::new(),
+            max_players: game.max_players(),
+            spectators: 0,
+            created_at: unix_now().as_millis() as u64,
+            node: Some(env.node_id.clone()),
+        };
+        let created_at = placeholder.created_at;
+        let (info, info_rx) = watch::channel(placeholder);
+        metrics::gauge!("gamehub_rooms", "game" => game_name.clone(), "status" => status.as_str()).increment(1);
+        let actor = Self {
+            channels: Channels::new(&id),
+            id,
+            game_name,
+            game,
+            seats,
+            spectators: Vec::new(),
+            seq: 0,
+            log: VecDeque::new(),
+            created_at,
+            status,
+            results_recorded: false,
+            close_at: None,
+            dirty: true,
+            info,
+            env,
+        };
+        (actor, info_rx)
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>) {
+        debug!(room = %self.id, game = %self.game_name, "room opened");
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg).await,
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.on_deadline().await;
+                }
+                _ = self.env.shutdown.cancelled() => break,
+            }
+            self.after_change();
+            if self.close_at.is_some_and(|t| t <= Instant::now()) {
+                break;
+            }
+        }
+        // Whatever is still queued gets an honest answer instead of a dropped reply.
+        rx.close();
+        while let Ok(msg) = rx.try_recv() {
+            self.refuse_closed(msg);
+        }
+        self.close().await;
+    }
+
+    async fn handle(&mut self, msg: RoomMsg) {
+        // Actions, chat and sync never change who is in the room.
+        self.dirty |= matches!(msg, RoomMsg::Join { .. } | RoomMsg::Leave { .. } | RoomMsg::SocketGone { .. });
+        match msg {
+            RoomMsg::Join { player, socket, role, reply } => {
+                let r = self.join(player, socket, role).await;
+                send(reply, r);
+            }
+            RoomMsg::Leave { sid, reply } => {
+                let r = self.leave(sid).await;
+                send(reply, r);
+            }
+            RoomMsg::Action { sid, action, reply } => {
+                let r = self.action(sid, &action).await;
+                send(reply, r);
+            }
+            RoomMsg::Chat { sid, text, reply } => {
+                let r = self.chat(sid, text).await;
+                send(reply, r);
+            }
+            RoomMsg::Sync { sid, since_seq, reply } => {
+                let r = self.sync(sid, since_seq);
+                send(reply, r);
+            }
+            RoomMsg::SocketGone { sid } => self.socket_gone(sid).await,
+        }
+    }
+
+    fn refuse_closed(&self, msg: RoomMsg) {
+        let gone = || HubError::RoomNotFound(self.id.to_string());
+        match msg {
+            RoomMsg::Join { reply, .. } => send(reply, Err(gone())),
+            RoomMsg::Leave { reply, .. } => send(reply, Err(gone())),
+            RoomMsg::Action { reply, .. } => send(reply, Err(gone())),
+            RoomMsg::Chat { reply, .. } => send(reply, Err(gone())),
+            RoomMsg::Sync { reply, .. } => send(reply, Err(gone())),
+            RoomMsg::SocketGone { .. } => {}
+        }
+    }
+
+    // ------------------------------------------------------------ requests
+
+    async fn join(&mut self, player: Player, socket: SocketRef, role: Role) -> Result<Joined, HubError> {
+        let audience = match role {
+            Role::Spectator => {
+                if let Some(seat) = self.seat_of_socket(socket.id) {
+                    return Err(HubError::BadRequest(format!(
+                        "you hold seat {seat} in room `{}`; leave it before watching as a spectator",
+                        self.id
+                    )));
+                }
+                if !self.spectators.iter().any(|(s, _)| s.id == socket.id) {
+                    self.spectators.push((socket.clone(), player));
+                }
+                Audience::Spectator
+            }
+            Role::Player => {
+                let seat = self.take_seat(&player, &socket).await?;
+                // A spectator that takes a seat stops being a spectator.
+                if let Some(pos) = self.spectators.iter().position(|(s, _)| s.id == socket.id) {
+                    self.spectators.swap_remove(pos);
+                    socket.leave(self.channels.audience(Audience::Spectator));
+                }
+                Audience::Seat(seat)
+            }
+        };
+        // Join the broadcast rooms only now: the joiner gets exactly the events after `seq`.
+        socket.join([self.channels.all.clone(), self.channels.audience(audience)]);
+        let seat = match audience {
+            Audience::Seat(s) => Some(s),
+            Audience::Spectator => None,
+        };
+        Ok(Joined { room: self.room_info(), seat, seq: self.seq, state: self.game.view(audience) })
+    }
+
+    /// The player's own seat back, or a free seat while the game waits for players.
+    async fn take_seat(&mut self, player: &Player, socket: &SocketRef) -> Result<u8, HubError> {
+        if let Some(seat) = self.seat_of_player(&player.id) {
+            let s = self.seats[usize::from(seat)].as_mut().expect("seat_of_player found it");
+            let was_away = s.sockets.is_empty();
+            if !s.sockets.iter().any(|x| x.id == socket.id) {
+                s.sockets.push(socket.clone());
+            }
+            s.deadline = None;
+            if was_away {
+                self.emit(GameEvent::public(LifecycleEvent::PlayerReconnected { seat })).await;
+            }
+            return Ok(seat);
+        }
+        match self.game.status() {
+            RoomStatus::Finished => return Err(HubError::GameOver),
+            RoomStatus::Playing => return Err(HubError::RoomFull(self.id.to_string())),
+            RoomStatus::Waiting => {}
+        }
+        let free = self.seats.iter().position(Option::is_none).ok_or_else(|| HubError::RoomFull(self.id.to_string()))?;
+        let seat = free as u8;
+        self.seats[free] = Some(Seat { player: player.clone(), sockets: vec![socket.clone()], deadline: None });
+        let joined = LifecycleEvent::PlayerJoined {
+            player: SeatedPlayer { id: player.id.clone(), name: player.name.clone(), seat },
+        };
+        self.emit(GameEvent::public(joined)).await;
+        let seated = self.seats.iter().filter(|s| s.is_some()).count() as u8;
+        let events = self.game.seated(seat, seated);
+        self.emit_all(events).await;
+        Ok(seat)
+    }
+
+    async fn leave(&mut self, sid: Sid) -> Result<(), HubError> {
+        if let Some(pos) = self.spectators.iter().position(|(s, _)| s.id == sid) {
+            let (socket, _) = self.spectators.swap_remove(pos);
+            socket.leave([self.channels.all.clone(), self.channels.audience(Audience::Spectator)]);
+            return Ok(());
+        }
+        let seat = self.seat_of_socket(sid).ok_or_else(|| self.not_in_room())?;
+        // Leaving gives up the seat for every tab of the player.
+        let s = self.seats[usize::from(seat)].as_mut().expect("seat_of_socket found it");
+        for socket in s.sockets.drain(..) {
+            socket.leave([self.channels.all.clone(), self.channels.audience(Audience::Seat(seat))]);
+        }
+        s.deadline = None;
+        self.give_up_seat(seat).await;
+        Ok(())
+    }
+
+    async fn action(&mut self, sid: Sid, action: &Value) -> Result<u64, HubError> {
+        let seat = match self.seat_of_socket(sid) {
+            Some(seat) => seat,
+            None if self.spectators.iter().any(|(s, _)| s.id == sid) => {
+                return Err(HubError::NotInRoom(format!(
+                    "you watch room `{}` as a spectator; only seated players can act",
+                    self.id
+                )));
+            }
+            None => return Err(self.not_in_room()),
+        };
+        let events = self.game.apply(seat, action)?;
+        self.emit_all(events).await;
+        Ok(self.seq)
+    }
+
+    async fn chat(&mut self, sid: Sid, text: String) -> Result<(), HubError> {
+        let from = if let Some(seat) = self.seat_of_socket(sid) {
+            self.seats[usize::from(seat)].as_ref().map(|s| PlayerRef::clone(&s.player))
+        } else {
+            None
+        };
+        let from = match from {
+            Some(p) => p,
+            None => self.spectator_player(sid).ok_or_else(|| self.not_in_room())?,
+        };
+        let line = ChatLine { room_id: self.id.to_string(), from, text, ts: unix_now().as_millis() as u64 };
+        if let Err(e) = self.env.io.to(self.channels.all.clone()).emit(event_names::ROOM_CHAT, &line).await {
+            warn!(room = %self.id, cause = %e, "chat broadcast failed");
+        }
+        Ok(())
+    }
+
+    fn sync(&self, sid: Sid, since_seq: u64) -> Result<Synced, HubError> {
+        let audience = self.audience_of(sid).ok_or_else(|| self.not_in_room())?;
+        if since_seq >= self.seq {
+            return Ok(Synced::Events { events: Vec::new() });
+        }
+        let oldest_kept = self.log.front().map(|(seq, _)| *seq).unwrap_or(self.seq + 1);
+        if since_seq + 1 < oldest_kept {
+            return Ok(Synced::Snapshot { seq: self.seq, state: self.game.view(audience) });
+        }
+        let events = self
+            .log
+            .iter()
+            .filter(|(seq, _)| *seq > since_seq)
+            .map(|(seq, ev)| RoomEvent { room_id: self.id.to_string(), seq: *seq, event: ev.for_audience(audience).clone() })
+            .collect();
+        Ok(Synced::Events { events })
+    }
+
+    async fn socket_gone(&mut self, sid: Sid) {
+        self.spectators.retain(|(s, _)| s.id != sid);
+        if let Some(seat) = self.seat_of_socket(sid) {
+            self.remove_socket_from_seat(seat, sid);
+            let grace = self.env.grace;
+            let s = self.seats[usize::from(seat)].as_mut().expect("seat_of_socket found it");
+            if s.sockets.is_empty() && self.game.status() != RoomStatus::Finished {
+                s.deadline = Some(Instant::now() + grace);
+                self.emit(GameEvent::public(LifecycleEvent::PlayerDisconnected { seat })).await;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ time
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.seats.iter().flatten().filter_map(|s| s.deadline).chain(self.close_at).min()
+    }
+
+    async fn on_deadline(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<u8> = self
+            .seats
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().and_then(|s| s.deadline).filter(|d| *d <= now).map(|_| i as u8))
+            .collect();
+        for seat in expired {
+            if let Some(s) = self.seats[usize::from(seat)].as_mut() {
+                s.deadline = None;
+            }
+            info!(room = %self.id, seat, "reconnect grace period over");
+            self.give_up_seat(seat).await;
+        }
+    }
+
+    /// The seat's player is gone for good: forfeit during play, free the seat while waiting.
+    async fn give_up_seat(&mut self, seat: u8) {
+        match self.game.status() {
+            RoomStatus::Waiting => {
+                self.seats[usize::from(seat)] = None;
+                self.emit(GameEvent::public(LifecycleEvent::PlayerLeft { seat })).await;
+            }
+            RoomStatus::Playing => {
+                let events = self.game.forfeit(seat);
+                self.emit_all(events).await;
+            }
+            RoomStatus::Finished => {}
+        }
+    }
+
+    // ------------------------------------------------------------ events
+
+    async fn emit_all(&mut self, events: Vec<GameEvent>) {
+        for event in events {
+            self.emit(event).await;
+        }
+    }
+
+    /// Numbers the event, keeps it for `room:sync`, and broadcasts it: one
+    /// serialization for everyone, plus one per audience with its own version.
+    async fn emit(&mut self, event: GameEvent) {
+        self.seq += 1;
+        let seq = self.seq;
+        let all = self.channels.all.clone();
+        let result = if event.overrides.is_empty() {
+            self.broadcast(self.env.io.to(all), seq, &event.public).await
+        } else {
+            let special: Vec<String> = event.overrides.iter().map(|(a, _)| self.channels.audience(*a)).collect();
+            let mut r = self.broadcast(self.env.io.to(all).except(special), seq, &event.public).await;
+            for (audience, version) in &event.overrides {
+                let to = self.env.io.to(self.channels.audience(*audience));
+                r = r.and(self.broadcast(to, seq, version).await);
+            }
+            r
+        };
+        if let Err(e) = result {
+            warn!(room = %self.id, seq, cause = %e, "event broadcast failed");
+        }
+        self.log.push_back((seq, event));
+        while self.log.len() > self.env.event_log_len {
+            self.log.pop_front();
+        }
+    }
+
+    async fn broadcast(
+        &self,
+        to: socketioxide::operators::BroadcastOperators,
+        seq: u64,
+        event: &Value,
+    ) -> Result<(), socketioxide::BroadcastError> {
+        let payload = RoomEvent { room_id: self.id.to_string(), seq, event: event.clone() };
+        to.emit(event_names::ROOM_EVENT, &payload).await
+    }
+
+    /// Publishes the lobby view, moves the rooms gauge, records results, and
+    /// decides when an idle or finished room closes.
+    fn after_change(&mut self) {
+        let status = self.game.status();
+        if status != self.status {
+            self.dirty = true;
+            metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
+            metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => status.as_str()).increment(1);
+            self.status = status;
+        }
+        if status == RoomStatus::Finished && !self.results_recorded {
+            self.results_recorded = true;
+            self.record_results();
+            self.close_at = Some(Instant::now() + self.env.linger);
+        }
+        if status == RoomStatus::Waiting && self.seats.iter().all(Option::is_none) {
+            // Nobody holds a seat and nobody can start the game: close now.
+            self.close_at = Some(Instant::now());
+        }
+        if std::mem::take(&mut self.dirty) {
+            self.info.send_replace(self.room_info());
+        }
+    }
+
+    fn record_results(&self) {
+        let Some(results) = self.game.results() else { return };
+        let seats: Vec<(PlayerRef, SeatResult)> = self
+            .seats
+            .iter()
+            .zip(results)
+            .filter_map(|(s, r)| s.as_ref().map(|s| (PlayerRef::clone(&s.player), r)))
+            .collect();
+        let (store, game, room) = (self.env.store.clone(), self.game_name.clone(), self.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.record_result(game, seats).await {
+                warn!(room = %room, cause = %e, "could not record the game's results");
+            }
+        });
+    }
+
+    async fn close(&mut self) {
+        debug!(room = %self.id, "room closed");
+        metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
+        let mut channels = vec![self.channels.all.clone(), self.channels.audience(Audience::Spectator)];
+        channels.extend((0..self.seats.len() as u8).map(|s| self.channels.audience(Audience::Seat(s))));
+        self.env.io.within(self.channels.all.clone()).leave(channels).await.ok();
+    }
+
+    // ------------------------------------------------------------ lookups
+
+    fn seat_of_player(&self, player_id: &str) -> Option<u8> {
+        self.seats.iter().position(|s| s.as_ref().is_some_and(|s| s.player.id == player_id)).map(|i| i as u8)
+    }
+
+    fn seat_of_socket(&self, sid: Sid) -> Option<u8> {
+        self.seats
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.sockets.iter().any(|x| x.id == sid)))
+            .map(|i| i as u8)
+    }
+
+    fn remove_socket_from_seat(&mut self, seat: u8, sid: Sid) {
+        if let Some(s) = self.seats[usize::from(seat)].as_mut() {
+            s.sockets.retain(|x| x.id != sid);
+        }
+    }
+
+    fn spectator_player(&self, sid: Sid) -> Option<PlayerRef> {
+        self.spectators.iter().find(|(s, _)| s.id == sid).map(|(_, p)| PlayerRef::clone(p))
+    }
+
+    fn audience_of(&self, sid: Sid) -> Option<Audience> {
+        match self.seat_of_socket(sid) {
+            Some(seat) => Some(Audience::Seat(seat)),
+            None => self.spectators.iter().any(|(s, _)| s.id == sid).then_some(Audience::Spectator),
+        }
+    }
+
+    fn not_in_room(&self) -> HubError {
+        HubError::NotInRoom(format!("you have not joined room `{}`; send room:join first", self.id))
+    }
+
+    fn room_info(&self) -> RoomInfo {
+        RoomInfo {
+            id: self.id.to_string(),
+            game: self.game_name.clone(),
+            status: self.game.status(),
+            players: self
+                .seats
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.as_ref().map(|s| PlayerInfo {
+                        id: s.player.id.clone(),
+                        name: s.player.name.clone(),
+                        seat: i as u8,
+                        connected: !s.sockets.is_empty(),
+                    })
+                })
+                .collect(),
+            max_players: self.game.max_players(),
+            spectators: self.spectators.len() as u32,
+            created_at: self.created_at,
+            node: Some(self.env.node_id.clone()),
+        }
+    }
+}
+
+fn send<T>(reply: Reply<T>, result: Result<T, HubError>) {
+    let _ = reply.send(result); // the caller went away: nobody to answer
+}

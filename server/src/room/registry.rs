@@ -1,0 +1,133 @@
+//! [`Rooms`]: the sharded map from room id to handle, the room limit, and room start-up.
+
+use super::actor::{RoomActor, RoomEnv};
+use super::handle::RoomHandle;
+use super::{RoomId, new_room_id};
+use crate::auth::Player;
+use crate::config::Config;
+use crate::error::HubError;
+use crate::game;
+use crate::store::Store;
+use dashmap::DashMap;
+use protocol::events::{Joined, RoomCreate};
+use protocol::{Role, RoomInfo};
+use socketioxide::SocketIo;
+use socketioxide::extract::SocketRef;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::error;
+
+/// Every room this instance hosts.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    map: DashMap<RoomId, RoomHandle>,
+    /// Rooms open or being opened; kept apart from `map.len()` so the limit holds under races.
+    count: AtomicUsize,
+    max_rooms: usize,
+    mailbox: usize,
+    env: RoomEnv,
+    tasks: TaskTracker,
+}
+
+impl Rooms {
+    /// An empty registry whose rooms broadcast through `io`.
+    pub fn new(config: &Config, io: SocketIo, store: Store, shutdown: CancellationToken, tasks: TaskTracker) -> Self {
+        let env = RoomEnv {
+            io,
+            store,
+            node_id: config.node_id.clone(),
+            grace: config.reconnect_grace(),
+            linger: config.room_linger(),
+            event_log_len: config.event_log_len,
+            shutdown,
+        };
+        Self {
+            inner: Arc::new(Inner {
+                map: DashMap::new(),
+                count: AtomicUsize::new(0),
+                max_rooms: config.max_rooms,
+                mailbox: config.room_mailbox,
+                env,
+                tasks,
+            }),
+        }
+    }
+
+    /// The handle of room `id`, or `room_not_found`.
+    pub fn get(&self, id: &str) -> Result<RoomHandle, HubError> {
+        self.inner.map.get(id).map(|h| h.clone()).ok_or_else(|| HubError::RoomNotFound(id.to_string()))
+    }
+
+    /// The handle of room `id`, if it is open.
+    pub fn find(&self, id: &str) -> Option<RoomHandle> {
+        self.inner.map.get(id).map(|h| h.clone())
+    }
+
+    /// Rooms as the lobby shows them, optionally of one game, oldest first.
+    pub fn list(&self, game: Option<&str>) -> Vec<RoomInfo> {
+        let mut rooms: Vec<RoomInfo> = self
+            .inner
+            .map
+            .iter()
+            .map(|entry| entry.value().info())
+            .filter(|info| game.is_none_or(|g| info.game == g))
+            .collect();
+        rooms.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        rooms
+    }
+
+    /// How many rooms are open.
+    pub fn len(&self) -> usize {
+        self.inner.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether no room is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Opens a room of `req.game` and seats its creator in seat 0.
+    pub async fn create(&self, req: RoomCreate, player: Player, socket: SocketRef) -> Result<Joined, HubError> {
+        let game = game::create(&req.game, req.options.as_ref())?;
+        self.reserve()?;
+        let id = new_room_id();
+        let (tx, rx) = mpsc::channel(self.inner.mailbox);
+        let handle_game: Arc<str> = req.game.as_str().into();
+        let (actor, info) = RoomActor::new(id.clone(), req.game, game, self.inner.env.clone());
+        let handle = RoomHandle::new(id.clone(), handle_game, tx, info);
+        self.inner.map.insert(id.clone(), handle.clone());
+        self.spawn(id, actor, rx);
+        handle.join(player, socket, Role::Player).await
+    }
+
+    /// Takes one place under `MAX_ROOMS`, or answers `capacity`.
+    fn reserve(&self) -> Result<(), HubError> {
+        let max = self.inner.max_rooms;
+        self.inner
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .map(|_| ())
+            .map_err(|_| HubError::Capacity(max))
+    }
+
+    /// Runs the actor, and removes the room when it ends, even by a panic:
+    /// one room's crash closes that room and touches no other.
+    fn spawn(&self, id: RoomId, actor: RoomActor, rx: mpsc::Receiver<super::handle::RoomMsg>) {
+        let task = self.inner.tasks.spawn(actor.run(rx));
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            if let Err(e) = task.await {
+                error!(room = %id, cause = %e, "room task crashed; the room is closed");
+            }
+            this.inner.map.remove(&id);
+            this.inner.count.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}

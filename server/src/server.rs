@@ -1,0 +1,144 @@
+//! [`run`]: start every part of the hub on a bound listener and serve until shutdown.
+
+use crate::auth::Tokens;
+use crate::config::{Config, ParserKind};
+use crate::hub::Hub;
+use crate::room::Rooms;
+use crate::store::Store;
+use crate::{http, socket, telemetry};
+use anyhow::Context;
+use axum::http::HeaderValue;
+use socketioxide::{ParserConfig, SocketIo};
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::{info, warn};
+
+/// Largest socket.io packet the transports accept at all. Events between
+/// `MAX_PAYLOAD_BYTES` and this get a `payload_too_large` ack; beyond it the
+/// transport closes the connection, as socket.io servers do.
+const TRANSPORT_CAP_BYTES: usize = 1024 * 1024;
+
+/// How long `server:draining` gets to reach clients before sockets are closed.
+const DRAIN_NOTICE: Duration = Duration::from_millis(300);
+
+/// Serves the hub on `listener` until `shutdown` resolves, then drains:
+/// not ready, `server:draining` to every socket, stop accepting, stop rooms,
+/// all within `SHUTDOWN_TIMEOUT_SECS`.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    config.validate()?;
+    info!(config = %config.describe(), "starting gamehub {}", env!("CARGO_PKG_VERSION"));
+
+    let store = Store::open(&config.db_path)
+        .with_context(|| format!("cannot open the database at DB_PATH={}", config.db_path.display()))?;
+    let secret = match &config.secret_key {
+        Some(secret) => secret.clone(),
+        None => store
+            .setting_or_insert("secret_key", random_secret())
+            .await
+            .context("cannot read or keep the generated SECRET_KEY in the database")?,
+    };
+    let tokens = Tokens::new(secret.as_bytes(), Duration::from_secs(config.token_ttl_secs));
+    let metrics = telemetry::metrics();
+
+    let transport_cap = TRANSPORT_CAP_BYTES.max(config.max_payload_bytes * 2);
+    let builder = SocketIo::builder().max_payload(transport_cap as u64).ws_max_message_size(transport_cap);
+    let builder = match config.socketio_parser {
+        ParserKind::Json => builder.with_parser(ParserConfig::common()),
+        ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
+    };
+    let (io_layer, io) = builder.build_layer();
+
+    let stop_rooms = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let rooms = Rooms::new(&config, io.clone(), store.clone(), stop_rooms.clone(), tasks.clone());
+    let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
+    let drain_retry_ms = config.drain_retry_ms;
+    let cors = cors_layer(&config.cors_origins)?;
+    let hub = Hub::new(config, rooms, store, tokens);
+    socket::register(&io, hub.clone());
+
+    let app = http::router(hub.clone(), metrics).layer(io_layer).layer(cors);
+
+    let addr = listener.local_addr()?;
+    info!("listening on http://{addr}");
+
+    // Once `shutdown` fires: drain, then let axum stop accepting.
+    let stop_accepting = CancellationToken::new();
+    let drained = stop_accepting.clone();
+    let draining_hub = hub.clone();
+    let draining_io = io.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        info!("shutting down: draining");
+        draining_hub.start_draining();
+        socket::announce_draining(&draining_io, drain_retry_ms).await;
+        tokio::time::sleep(DRAIN_NOTICE).await;
+        if let Err(e) = draining_io.disconnect().await {
+            warn!(cause = %e, "could not close every socket");
+        }
+        drained.cancel();
+    });
+
+    let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+    let deadline = async {
+        stop_accepting.cancelled().await;
+        tokio::time::sleep(shutdown_timeout).await;
+    };
+    tokio::select! {
+        result = serve => result.context("serving HTTP")?,
+        _ = deadline => warn!("connections still open after SHUTDOWN_TIMEOUT_SECS; closing them"),
+    }
+
+    stop_rooms.cancel();
+    tasks.close();
+    if tokio::time::timeout(shutdown_timeout, tasks.wait()).await.is_err() {
+        warn!("some rooms did not stop in time");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).with_context(|| format!("invalid setting CORS_ORIGINS: bad origin `{o}`")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new().allow_origin(allow).allow_methods(tower_http::cors::Any).allow_headers(tower_http::cors::Any))
+}
+
+fn random_secret() -> String {
+    use rand::Rng;
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,84 @@
+//! Turning an incoming event into a typed request, and answering it.
+//!
+//! [`Req`] runs the checks every event shares, in order: the socket's rate
+//! limit, the payload size, then the payload's shape. Handlers get a
+//! `Result`, so each one answers bad input with an error ack and never panics.
+
+use super::session::SessionRef;
+use crate::error::HubError;
+use protocol::Ack;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use socketioxide::extract::{AckSender, TryData};
+use socketioxide::handler::FromMessageParts;
+use socketioxide::socket::Socket;
+use socketioxide_core::Value;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A checked request of type `T` from a session, or why it was refused.
+pub struct Req<T>(pub Result<(SessionRef, T), HubError>);
+
+impl<T: DeserializeOwned> FromMessageParts<socketioxide::adapter::LocalAdapter> for Req<T> {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<Socket>,
+        v: &mut Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(Req(check(s, v, ack_id)))
+    }
+}
+
+fn check<T: DeserializeOwned>(s: &Arc<Socket>, v: &mut Value, ack_id: &Option<i64>) -> Result<(SessionRef, T), HubError> {
+    let session = s
+        .extensions
+        .get::<SessionRef>()
+        .ok_or_else(|| HubError::Unauthorized("this socket has no session; reconnect with a token".into()))?;
+    if !session.allow() {
+        metrics::counter!("gamehub_rate_limited_total").increment(1);
+        return Err(HubError::RateLimited("too many events from this socket; slow down"));
+    }
+    let limit = session.max_payload;
+    let size = match v {
+        Value::Str(text, bins) => text.len() + bins.as_ref().map_or(0, |b| b.iter().map(|b| b.len()).sum()),
+        Value::Bytes(bytes) => bytes.len(),
+    };
+    if size > limit {
+        return Err(HubError::PayloadTooLarge { size, limit });
+    }
+    let bare = has_no_argument(v);
+    let TryData(data) = TryData::<T>::from_message_parts(s, v, ack_id).unwrap_or_else(|e| match e {});
+    let data = match data {
+        Ok(data) => data,
+        // `socket.emit("lobby:list", cb)`: no payload reads as `{}` where that is a valid request.
+        Err(_) if bare => serde_json::from_str("{}").map_err(|_| {
+            HubError::BadRequest("this event needs a payload object; see docs/protocol.md".into())
+        })?,
+        Err(e) => return Err(HubError::BadRequest(format!("malformed payload: {e}"))),
+    };
+    Ok((session, data))
+}
+
+/// Whether a JSON-parser packet carries only its event name (`["lobby:list"]`).
+fn has_no_argument(v: &Value) -> bool {
+    match v {
+        Value::Str(text, _) => serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|a| a.len() == 1),
+        Value::Bytes(_) => false,
+    }
+}
+
+/// Answers an event: the ok body or the error, and counts it by event and code.
+pub fn respond<T: Serialize>(ack: AckSender, event: &'static str, started: Instant, result: Result<T, HubError>) {
+    let code = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code().as_str(),
+    };
+    metrics::counter!("gamehub_events_total", "event" => event, "code" => code).increment(1);
+    metrics::histogram!("gamehub_event_duration_seconds", "event" => event).record(started.elapsed().as_secs_f64());
+    let ack_value: Ack<T> = result.map_err(|e| e.body()).into();
+    // No ack callback, or the socket is gone: nobody to answer.
+    let _ = ack.send(&ack_value);
+}
