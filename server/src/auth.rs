@@ -64,7 +64,10 @@ impl Tokens {
     pub fn verify(&self, token: &str) -> Result<PlayerRef, HubError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| HubError::Unauthorized(format!("invalid token: {e}")))?;
-        Ok(PlayerRef { id: data.claims.sub, name: data.claims.name })
+        Ok(PlayerRef {
+            id: data.claims.sub,
+            name: data.claims.name,
+        })
     }
 }
 
@@ -81,19 +84,26 @@ pub fn guest_name(raw: &str) -> Result<String, HubError> {
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(HubError::BadRequest("name must not contain control characters".into()));
+        return Err(HubError::BadRequest(
+            "name must not contain control characters".into(),
+        ));
     }
     Ok(name.to_string())
 }
 
 /// A new guest with a fresh id.
 pub fn new_guest(name: String) -> PlayerRef {
-    PlayerRef { id: uuid::Uuid::new_v4().simple().to_string(), name }
+    PlayerRef {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        name,
+    }
 }
 
 /// Time since the Unix epoch.
 pub fn unix_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -117,11 +127,24 @@ mod tests {
         assert_eq!(tokens.verify(&t).unwrap(), p);
 
         let other = Tokens::new(&[8; 32], Duration::from_secs(60));
-        assert!(other.verify(&t).is_err(), "a token signed with another secret is refused");
+        assert!(
+            other.verify(&t).is_err(),
+            "a token signed with another secret is refused"
+        );
         assert!(tokens.verify("not-a-token").is_err());
 
-        let claims = Claims { sub: p.id, name: p.name, iat: 1, exp: 2 };
-        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7; 32])).unwrap();
+        let claims = Claims {
+            sub: p.id,
+            name: p.name,
+            iat: 1,
+            exp: 2,
+        };
+        let old = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&[7; 32]),
+        )
+        .unwrap();
         assert!(tokens.verify(&old).is_err(), "an expired token is refused");
     }
 }

@@ -121,7 +121,12 @@ pub struct ConfigError {
 impl Config {
     /// Checks what clap's types cannot: ranges and relations between settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |name, reason: &str| Err(ConfigError { name, reason: reason.to_string() });
+        let bad = |name, reason: &str| {
+            Err(ConfigError {
+                name,
+                reason: reason.to_string(),
+            })
+        };
         if let Some(secret) = &self.secret_key
             && secret.len() < 32
         {
@@ -140,7 +145,10 @@ impl Config {
             return bad("MAX_PAYLOAD_BYTES", "must be between 64 and 1048576");
         }
         if self.rate_limit_per_sec == 0 || self.rate_limit_burst == 0 {
-            return bad("RATE_LIMIT_PER_SEC", "rate limit and burst must be at least 1");
+            return bad(
+                "RATE_LIMIT_PER_SEC",
+                "rate limit and burst must be at least 1",
+            );
         }
         if self.room_mailbox == 0 {
             return bad("ROOM_MAILBOX", "must be at least 1");
@@ -159,7 +167,7 @@ impl Config {
 
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
-        use clap::{FromArgMatches, Command};
+        use clap::{Command, FromArgMatches};
         let matches = Config::augment_args(Command::new("gamehub"))
             .no_binary_name(true)
             .try_get_matches_from(std::iter::empty::<String>())
@@ -213,7 +221,10 @@ impl Config {
 
 /// The spelling of an enum setting as the operator writes it (`json`, not `Json`).
 fn spelled<T: ValueEnum>(value: T) -> String {
-    value.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -24,7 +24,15 @@ struct Inner {
 impl Hub {
     /// Bundles the parts of a running hub.
     pub fn new(config: Config, rooms: Rooms, store: Store, tokens: Tokens) -> Self {
-        Self { inner: Arc::new(Inner { config, rooms, store, tokens, draining: AtomicBool::new(false) }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                rooms,
+                store,
+                tokens,
+                draining: AtomicBool::new(false),
+            }),
+        }
     }
 
     /// The effective configuration.

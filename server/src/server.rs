@@ -28,12 +28,20 @@ const DRAIN_NOTICE: Duration = Duration::from_millis(300);
 /// Serves the hub on `listener` until `shutdown` resolves, then drains:
 /// not ready, `server:draining` to every socket, stop accepting, stop rooms,
 /// all within `SHUTDOWN_TIMEOUT_SECS`.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.validate()?;
     info!(config = %config.describe(), "starting gamehub {}", env!("CARGO_PKG_VERSION"));
 
-    let store = Store::open(&config.db_path)
-        .with_context(|| format!("cannot open the database at DB_PATH={}", config.db_path.display()))?;
+    let store = Store::open(&config.db_path).with_context(|| {
+        format!(
+            "cannot open the database at DB_PATH={}",
+            config.db_path.display()
+        )
+    })?;
     let secret = match &config.secret_key {
         Some(secret) => secret.clone(),
         None => store
@@ -41,11 +49,16 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
             .await
             .context("cannot read or keep the generated SECRET_KEY in the database")?,
     };
-    let tokens = Tokens::new(secret.as_bytes(), Duration::from_secs(config.token_ttl_secs));
+    let tokens = Tokens::new(
+        secret.as_bytes(),
+        Duration::from_secs(config.token_ttl_secs),
+    );
     let metrics = telemetry::metrics();
 
     let transport_cap = TRANSPORT_CAP_BYTES.max(config.max_payload_bytes * 2);
-    let builder = SocketIo::builder().max_payload(transport_cap as u64).ws_max_message_size(transport_cap);
+    let builder = SocketIo::builder()
+        .max_payload(transport_cap as u64)
+        .ws_max_message_size(transport_cap);
     let builder = match config.socketio_parser {
         ParserKind::Json => builder.with_parser(ParserConfig::common()),
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
@@ -54,14 +67,22 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
 
     let stop_rooms = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let rooms = Rooms::new(&config, io.clone(), store.clone(), stop_rooms.clone(), tasks.clone());
+    let rooms = Rooms::new(
+        &config,
+        io.clone(),
+        store.clone(),
+        stop_rooms.clone(),
+        tasks.clone(),
+    );
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let drain_retry_ms = config.drain_retry_ms;
     let cors = cors_layer(&config.cors_origins)?;
     let hub = Hub::new(config, rooms, store, tokens);
     socket::register(&io, hub.clone());
 
-    let app = http::router(hub.clone(), metrics).layer(io_layer).layer(cors);
+    let app = http::router(hub.clone(), metrics)
+        .layer(io_layer)
+        .layer(cors);
 
     let addr = listener.local_addr()?;
     info!("listening on http://{addr}");
@@ -83,7 +104,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
         drained.cancel();
     });
 
-    let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
     let deadline = async {
         stop_accepting.cancelled().await;
         tokio::time::sleep(shutdown_timeout).await;
@@ -95,7 +117,10 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
 
     stop_rooms.cancel();
     tasks.close();
-    if tokio::time::timeout(shutdown_timeout, tasks.wait()).await.is_err() {
+    if tokio::time::timeout(shutdown_timeout, tasks.wait())
+        .await
+        .is_err()
+    {
         warn!("some rooms did not stop in time");
     }
     info!("stopped");
@@ -108,11 +133,17 @@ fn cors_layer(origins: &[String]) -> anyhow::Result<CorsLayer> {
     } else {
         let list = origins
             .iter()
-            .map(|o| HeaderValue::from_str(o).with_context(|| format!("invalid setting CORS_ORIGINS: bad origin `{o}`")))
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .with_context(|| format!("invalid setting CORS_ORIGINS: bad origin `{o}`"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         AllowOrigin::list(list)
     };
-    Ok(CorsLayer::new().allow_origin(allow).allow_methods(tower_http::cors::Any).allow_headers(tower_http::cors::Any))
+    Ok(CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any))
 }
 
 fn random_secret() -> String {

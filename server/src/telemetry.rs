@@ -9,7 +9,9 @@ use tracing_subscriber::EnvFilter;
 pub fn init_logs(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let _ = match format {
         // A second init (tests) keeps the first subscriber.
         LogFormat::Text => builder.try_init(),
@@ -18,8 +20,10 @@ pub fn init_logs(format: LogFormat) {
 }
 
 /// Latency buckets, in seconds: 50 µs to 5 s.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    5.0,
+];
 
 /// The process-wide Prometheus recorder, installed on first use. The metrics
 /// crate has one global recorder, so every hub in a process shares it.
@@ -43,14 +47,35 @@ pub fn metrics() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!("gamehub_connected_sockets", "socket.io sockets connected now");
+    describe_gauge!(
+        "gamehub_connected_sockets",
+        "socket.io sockets connected now"
+    );
     describe_gauge!("gamehub_rooms", "rooms open now, by game and status");
-    describe_counter!("gamehub_events_total", "client events answered, by event and result code");
-    describe_histogram!("gamehub_event_duration_seconds", "time from receiving an event to its ack, by event");
-    describe_counter!("gamehub_actions_total", "room:action requests, by game and result code");
-    describe_histogram!("gamehub_action_duration_seconds", "time to handle one room:action, by game");
-    describe_counter!("gamehub_mailbox_full_total", "requests refused because a room's mailbox was full");
-    describe_counter!("gamehub_rate_limited_total", "events refused by the per-socket rate limit");
+    describe_counter!(
+        "gamehub_events_total",
+        "client events answered, by event and result code"
+    );
+    describe_histogram!(
+        "gamehub_event_duration_seconds",
+        "time from receiving an event to its ack, by event"
+    );
+    describe_counter!(
+        "gamehub_actions_total",
+        "room:action requests, by game and result code"
+    );
+    describe_histogram!(
+        "gamehub_action_duration_seconds",
+        "time to handle one room:action, by game"
+    );
+    describe_counter!(
+        "gamehub_mailbox_full_total",
+        "requests refused because a room's mailbox was full"
+    );
+    describe_counter!(
+        "gamehub_rate_limited_total",
+        "events refused by the per-socket rate limit"
+    );
     // Unlabelled series exist from the start, so dashboards and alerts see zeros, not gaps.
     metrics::gauge!("gamehub_connected_sockets").set(0.0);
     metrics::counter!("gamehub_mailbox_full_total").absolute(0);

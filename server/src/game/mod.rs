@@ -29,7 +29,10 @@ pub struct GameEvent {
 impl GameEvent {
     /// An event everybody sees the same.
     pub fn public(event: impl serde::Serialize) -> Self {
-        Self { public: to_value(event), overrides: Vec::new() }
+        Self {
+            public: to_value(event),
+            overrides: Vec::new(),
+        }
     }
 
     /// The version of this event `audience` may see.

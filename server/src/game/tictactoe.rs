@@ -6,8 +6,16 @@ use protocol::RoomStatus;
 use protocol::games::tictactoe::{Action, EndReason, Event, View};
 use serde_json::{Map, Value};
 
-const LINES: [[usize; 3]; 8] =
-    [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]];
+const LINES: [[usize; 3]; 8] = [
+    [0, 1, 2],
+    [3, 4, 5],
+    [6, 7, 8],
+    [0, 3, 6],
+    [1, 4, 7],
+    [2, 5, 8],
+    [0, 4, 8],
+    [2, 4, 6],
+];
 
 /// One game of tic-tac-toe.
 #[derive(Debug, Clone, Default)]
@@ -22,7 +30,9 @@ enum Status {
     #[default]
     Waiting,
     Playing,
-    Finished { winner: Option<u8> },
+    Finished {
+        winner: Option<u8>,
+    },
 }
 
 impl TicTacToe {
@@ -31,7 +41,9 @@ impl TicTacToe {
         if let Some(opts) = options
             && let Some(key) = opts.keys().next()
         {
-            return Err(HubError::BadRequest(format!("tictactoe takes no options (got `{key}`)")));
+            return Err(HubError::BadRequest(format!(
+                "tictactoe takes no options (got `{key}`)"
+            )));
         }
         Ok(Self::default())
     }
@@ -42,7 +54,9 @@ impl TicTacToe {
     }
 
     fn line_of(&self, seat: u8) -> bool {
-        LINES.iter().any(|line| line.iter().all(|&c| self.board[c] == Some(seat)))
+        LINES
+            .iter()
+            .any(|line| line.iter().all(|&c| self.board[c] == Some(seat)))
     }
 }
 
@@ -89,13 +103,20 @@ impl Game for TicTacToe {
             return Err(HubError::NotYourTurn(self.turn));
         }
         let Some(idx) = usize::try_from(cell).ok().filter(|&i| i < 9) else {
-            return Err(HubError::InvalidAction(format!("cell {cell} is off the board; cells are 0..8")));
+            return Err(HubError::InvalidAction(format!(
+                "cell {cell} is off the board; cells are 0..8"
+            )));
         };
         if let Some(owner) = self.board[idx] {
-            return Err(HubError::InvalidAction(format!("cell {cell} is already taken by seat {owner}")));
+            return Err(HubError::InvalidAction(format!(
+                "cell {cell} is already taken by seat {owner}"
+            )));
         }
         self.board[idx] = Some(seat);
-        let mut events = vec![GameEvent::public(Event::Placed { seat, cell: idx as u8 })];
+        let mut events = vec![GameEvent::public(Event::Placed {
+            seat,
+            cell: idx as u8,
+        })];
         if self.line_of(seat) {
             events.push(self.finish(Some(seat), EndReason::Line));
         } else if self.board.iter().all(Option::is_some) {
@@ -111,14 +132,27 @@ impl Game for TicTacToe {
             Status::Finished { winner } => winner,
             _ => None,
         };
-        to_value(View { board: self.board, turn: self.turn, status: self.status(), winner })
+        to_value(View {
+            board: self.board,
+            turn: self.turn,
+            status: self.status(),
+            winner,
+        })
     }
 
     fn results(&self) -> Option<Vec<SeatResult>> {
         match self.status {
             Status::Finished { winner: None } => Some(vec![SeatResult::Draw; 2]),
             Status::Finished { winner: Some(w) } => Some(
-                (0..2).map(|s| if s == w { SeatResult::Win } else { SeatResult::Loss }).collect(),
+                (0..2)
+                    .map(|s| {
+                        if s == w {
+                            SeatResult::Win
+                        } else {
+                            SeatResult::Loss
+                        }
+                    })
+                    .collect(),
             ),
             _ => None,
         }
@@ -149,7 +183,10 @@ mod tests {
             place(&mut g, seat, cell).unwrap();
         }
         let events = place(&mut g, 0, 2).unwrap();
-        assert_eq!(events[1].public, json!({"type": "game_over", "winner": 0, "reason": "line"}));
+        assert_eq!(
+            events[1].public,
+            json!({"type": "game_over", "winner": 0, "reason": "line"})
+        );
         assert_eq!(g.results(), Some(vec![SeatResult::Win, SeatResult::Loss]));
         assert_eq!(place(&mut g, 1, 5).unwrap_err().code(), ErrorCode::GameOver);
         assert_eq!(g.view(Audience::Spectator)["winner"], json!(0));
@@ -159,31 +196,76 @@ mod tests {
     fn a_full_board_without_a_line_is_a_draw() {
         let mut g = started();
         // X O X / X O O / O X X
-        for (seat, cell) in [(0, 0), (1, 1), (0, 2), (1, 4), (0, 3), (1, 5), (0, 7), (1, 6)] {
+        for (seat, cell) in [
+            (0, 0),
+            (1, 1),
+            (0, 2),
+            (1, 4),
+            (0, 3),
+            (1, 5),
+            (0, 7),
+            (1, 6),
+        ] {
             place(&mut g, seat, cell).unwrap();
         }
         let events = place(&mut g, 0, 8).unwrap();
-        assert_eq!(events[1].public, json!({"type": "game_over", "winner": null, "reason": "draw"}));
+        assert_eq!(
+            events[1].public,
+            json!({"type": "game_over", "winner": null, "reason": "draw"})
+        );
         assert_eq!(g.results(), Some(vec![SeatResult::Draw, SeatResult::Draw]));
     }
 
     #[test]
     fn illegal_moves_change_nothing() {
         let mut g = TicTacToe::new(None).unwrap();
-        assert_eq!(place(&mut g, 0, 0).unwrap_err().code(), ErrorCode::InvalidAction);
+        assert_eq!(
+            place(&mut g, 0, 0).unwrap_err().code(),
+            ErrorCode::InvalidAction
+        );
         g.seated(0, 1);
         g.seated(1, 2);
         let before = g.view(Audience::Seat(0));
-        assert_eq!(place(&mut g, 1, 0).unwrap_err().code(), ErrorCode::NotYourTurn);
-        assert_eq!(place(&mut g, 0, 9).unwrap_err().code(), ErrorCode::InvalidAction);
-        assert_eq!(place(&mut g, 0, 300).unwrap_err().code(), ErrorCode::InvalidAction);
-        assert_eq!(g.apply(0, &json!({"type": "place", "cell": -1})).unwrap_err().code(), ErrorCode::InvalidAction);
-        assert_eq!(g.apply(0, &json!({"type": "place", "cell": 1.5})).unwrap_err().code(), ErrorCode::BadRequest);
-        assert_eq!(g.apply(0, &json!({"type": "jump"})).unwrap_err().code(), ErrorCode::BadRequest);
-        assert_eq!(g.apply(0, &json!({"type": "place", "cell": "a"})).unwrap_err().code(), ErrorCode::BadRequest);
+        assert_eq!(
+            place(&mut g, 1, 0).unwrap_err().code(),
+            ErrorCode::NotYourTurn
+        );
+        assert_eq!(
+            place(&mut g, 0, 9).unwrap_err().code(),
+            ErrorCode::InvalidAction
+        );
+        assert_eq!(
+            place(&mut g, 0, 300).unwrap_err().code(),
+            ErrorCode::InvalidAction
+        );
+        assert_eq!(
+            g.apply(0, &json!({"type": "place", "cell": -1}))
+                .unwrap_err()
+                .code(),
+            ErrorCode::InvalidAction
+        );
+        assert_eq!(
+            g.apply(0, &json!({"type": "place", "cell": 1.5}))
+                .unwrap_err()
+                .code(),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            g.apply(0, &json!({"type": "jump"})).unwrap_err().code(),
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            g.apply(0, &json!({"type": "place", "cell": "a"}))
+                .unwrap_err()
+                .code(),
+            ErrorCode::BadRequest
+        );
         assert_eq!(g.view(Audience::Seat(0)), before);
         place(&mut g, 0, 4).unwrap();
-        assert_eq!(place(&mut g, 1, 4).unwrap_err().code(), ErrorCode::InvalidAction);
+        assert_eq!(
+            place(&mut g, 1, 4).unwrap_err().code(),
+            ErrorCode::InvalidAction
+        );
     }
 
     #[test]
@@ -193,13 +275,19 @@ mod tests {
         g.seated(0, 1);
         g.seated(1, 2);
         let ev = g.forfeit(1);
-        assert_eq!(ev[0].public, json!({"type": "game_over", "winner": 0, "reason": "forfeit"}));
+        assert_eq!(
+            ev[0].public,
+            json!({"type": "game_over", "winner": 0, "reason": "forfeit"})
+        );
         assert_eq!(g.status(), RoomStatus::Finished);
     }
 
     #[test]
     fn options_are_refused() {
         let opts = json!({"size": 4});
-        assert_eq!(TicTacToe::new(opts.as_object()).unwrap_err().code(), ErrorCode::BadRequest);
+        assert_eq!(
+            TicTacToe::new(opts.as_object()).unwrap_err().code(),
+            ErrorCode::BadRequest
+        );
     }
 }

@@ -17,13 +17,22 @@ const MAX_LEADERBOARD_LIMIT: u32 = 100;
 fn bad_json(e: JsonRejection) -> AppError {
     let code_too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
     if code_too_large {
-        return AppError(HubError::PayloadTooLarge { size: 0, limit: super::MAX_BODY_BYTES });
+        return AppError(HubError::PayloadTooLarge {
+            size: 0,
+            limit: super::MAX_BODY_BYTES,
+        });
     }
-    AppError(HubError::BadRequest(format!("invalid JSON body: {}", e.body_text())))
+    AppError(HubError::BadRequest(format!(
+        "invalid JSON body: {}",
+        e.body_text()
+    )))
 }
 
 fn bad_query(e: QueryRejection) -> AppError {
-    AppError(HubError::BadRequest(format!("invalid query: {}", e.body_text())))
+    AppError(HubError::BadRequest(format!(
+        "invalid query: {}",
+        e.body_text()
+    )))
 }
 
 /// `POST /api/v1/auth/guest`
@@ -49,7 +58,9 @@ pub async fn rooms(
     query: Result<Query<RoomsQuery>, QueryRejection>,
 ) -> Result<Json<RoomsResponse>, AppError> {
     let Query(q) = query.map_err(bad_query)?;
-    Ok(Json(RoomsResponse { rooms: hub.rooms().list(q.game.as_deref()) }))
+    Ok(Json(RoomsResponse {
+        rooms: hub.rooms().list(q.game.as_deref()),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -66,11 +77,16 @@ pub async fn leaderboard(
 ) -> Result<Json<LeaderboardResponse>, AppError> {
     let Query(q) = query.map_err(bad_query)?;
     let game = q.game.ok_or_else(|| {
-        HubError::BadRequest(format!("`game` is required, one of: {}", crate::game::GAMES.join(", ")))
+        HubError::BadRequest(format!(
+            "`game` is required, one of: {}",
+            crate::game::GAMES.join(", ")
+        ))
     })?;
     let limit = q.limit.unwrap_or(20);
     if !(1..=MAX_LEADERBOARD_LIMIT).contains(&limit) {
-        return Err(HubError::BadRequest(format!("`limit` must be 1..{MAX_LEADERBOARD_LIMIT}")).into());
+        return Err(
+            HubError::BadRequest(format!("`limit` must be 1..{MAX_LEADERBOARD_LIMIT}")).into(),
+        );
     }
     let entries = hub
         .store()

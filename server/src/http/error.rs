@@ -29,6 +29,12 @@ impl IntoResponse for AppError {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::CONFLICT,
         };
-        (status, Json(HttpError { error: self.0.body() })).into_response()
+        (
+            status,
+            Json(HttpError {
+                error: self.0.body(),
+            }),
+        )
+            .into_response()
     }
 }

@@ -18,18 +18,30 @@ pub async fn live() -> Json<Value> {
 /// `GET /health/ready`: 200 when every check passes, else 503 naming the failing ones.
 pub async fn ready(State(hub): State<Hub>) -> (StatusCode, Json<Value>) {
     let mut checks = Map::new();
-    let storage = match tokio::time::timeout(STORAGE_CHECK_TIMEOUT, hub.store().check_writable()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("failing: {e}")),
-        Err(_) => Err("failing: no answer within 2 s".to_string()),
+    let storage =
+        match tokio::time::timeout(STORAGE_CHECK_TIMEOUT, hub.store().check_writable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("failing: {e}")),
+            Err(_) => Err("failing: no answer within 2 s".to_string()),
+        };
+    let accepting = if hub.is_draining() {
+        Err("failing: draining for shutdown".to_string())
+    } else {
+        Ok(())
     };
-    let accepting = if hub.is_draining() { Err("failing: draining for shutdown".to_string()) } else { Ok(()) };
     let mut ready = true;
     for (name, result) in [("storage", storage), ("accepting", accepting)] {
         ready &= result.is_ok();
-        checks.insert(name.into(), Value::String(result.err().unwrap_or_else(|| "ok".into())));
+        checks.insert(
+            name.into(),
+            Value::String(result.err().unwrap_or_else(|| "ok".into())),
+        );
     }
     let status = if ready { "ready" } else { "not_ready" };
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(json!({"status": status, "checks": checks})))
 }

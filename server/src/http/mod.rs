@@ -24,5 +24,8 @@ pub fn router(hub: Hub, metrics: PrometheusHandle) -> Router {
         .route("/health/ready", get(health::ready))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(hub);
-    api.route("/metrics", get(move || std::future::ready(metrics.render())))
+    api.route(
+        "/metrics",
+        get(move || std::future::ready(metrics.render())),
+    )
 }

@@ -62,7 +62,12 @@ pub(super) struct RoomActor {
 }
 
 impl RoomActor {
-    pub(super) fn new(id: RoomId, game_name: String, game: Box<dyn Game>, env: RoomEnv) -> (Self, watch::Receiver<RoomInfo>) {
+    pub(super) fn new(
+        id: RoomId,
+        game_name: String,
+        game: Box<dyn Game>,
+        env: RoomEnv,
+    ) -> (Self, watch::Receiver<RoomInfo>) {
         let seats = (0..game.max_players()).map(|_| None).collect();
         let status = game.status();
         let placeholder = RoomInfo {
@@ -77,7 +82,8 @@ impl RoomActor {
         };
         let created_at = placeholder.created_at;
         let (info, info_rx) = watch::channel(placeholder);
-        metrics::gauge!("gamehub_rooms", "game" => game_name.clone(), "status" => status.as_str()).increment(1);
+        metrics::gauge!("gamehub_rooms", "game" => game_name.clone(), "status" => status.as_str())
+            .increment(1);
         let actor = Self {
             channels: Channels::new(&id),
             id,
@@ -127,9 +133,17 @@ impl RoomActor {
 
     async fn handle(&mut self, msg: RoomMsg) {
         // Actions, chat and sync never change who is in the room.
-        self.dirty |= matches!(msg, RoomMsg::Join { .. } | RoomMsg::Leave { .. } | RoomMsg::SocketGone { .. });
+        self.dirty |= matches!(
+            msg,
+            RoomMsg::Join { .. } | RoomMsg::Leave { .. } | RoomMsg::SocketGone { .. }
+        );
         match msg {
-            RoomMsg::Join { player, socket, role, reply } => {
+            RoomMsg::Join {
+                player,
+                socket,
+                role,
+                reply,
+            } => {
                 let r = self.join(player, socket, role).await;
                 send(reply, r);
             }
@@ -145,7 +159,11 @@ impl RoomActor {
                 let r = self.chat(sid, text).await;
                 send(reply, r);
             }
-            RoomMsg::Sync { sid, since_seq, reply } => {
+            RoomMsg::Sync {
+                sid,
+                since_seq,
+                reply,
+            } => {
                 let r = self.sync(sid, since_seq);
                 send(reply, r);
             }
@@ -167,7 +185,12 @@ impl RoomActor {
 
     // ------------------------------------------------------------ requests
 
-    async fn join(&mut self, player: Player, socket: SocketRef, role: Role) -> Result<Joined, HubError> {
+    async fn join(
+        &mut self,
+        player: Player,
+        socket: SocketRef,
+        role: Role,
+    ) -> Result<Joined, HubError> {
         let audience = match role {
             Role::Spectator => {
                 if let Some(seat) = self.seat_of_socket(socket.id) {
@@ -197,20 +220,30 @@ impl RoomActor {
             Audience::Seat(s) => Some(s),
             Audience::Spectator => None,
         };
-        Ok(Joined { room: self.room_info(), seat, seq: self.seq, state: self.game.view(audience) })
+        Ok(Joined {
+            room: self.room_info(),
+            seat,
+            seq: self.seq,
+            state: self.game.view(audience),
+        })
     }
 
     /// The player's own seat back, or a free seat while the game waits for players.
     async fn take_seat(&mut self, player: &Player, socket: &SocketRef) -> Result<u8, HubError> {
         if let Some(seat) = self.seat_of_player(&player.id) {
-            let s = self.seats[usize::from(seat)].as_mut().expect("seat_of_player found it");
+            let s = self.seats[usize::from(seat)]
+                .as_mut()
+                .expect("seat_of_player found it");
             let was_away = s.sockets.is_empty();
             if !s.sockets.iter().any(|x| x.id == socket.id) {
                 s.sockets.push(socket.clone());
             }
             s.deadline = None;
             if was_away {
-                self.emit(GameEvent::public(LifecycleEvent::PlayerReconnected { seat })).await;
+                self.emit(GameEvent::public(LifecycleEvent::PlayerReconnected {
+                    seat,
+                }))
+                .await;
             }
             return Ok(seat);
         }
@@ -219,11 +252,23 @@ impl RoomActor {
             RoomStatus::Playing => return Err(HubError::RoomFull(self.id.to_string())),
             RoomStatus::Waiting => {}
         }
-        let free = self.seats.iter().position(Option::is_none).ok_or_else(|| HubError::RoomFull(self.id.to_string()))?;
+        let free = self
+            .seats
+            .iter()
+            .position(Option::is_none)
+            .ok_or_else(|| HubError::RoomFull(self.id.to_string()))?;
         let seat = free as u8;
-        self.seats[free] = Some(Seat { player: player.clone(), sockets: vec![socket.clone()], deadline: None });
+        self.seats[free] = Some(Seat {
+            player: player.clone(),
+            sockets: vec![socket.clone()],
+            deadline: None,
+        });
         let joined = LifecycleEvent::PlayerJoined {
-            player: SeatedPlayer { id: player.id.clone(), name: player.name.clone(), seat },
+            player: SeatedPlayer {
+                id: player.id.clone(),
+                name: player.name.clone(),
+                seat,
+            },
         };
         self.emit(GameEvent::public(joined)).await;
         let seated = self.seats.iter().filter(|s| s.is_some()).count() as u8;
@@ -235,14 +280,22 @@ impl RoomActor {
     async fn leave(&mut self, sid: Sid) -> Result<(), HubError> {
         if let Some(pos) = self.spectators.iter().position(|(s, _)| s.id == sid) {
             let (socket, _) = self.spectators.swap_remove(pos);
-            socket.leave([self.channels.all.clone(), self.channels.audience(Audience::Spectator)]);
+            socket.leave([
+                self.channels.all.clone(),
+                self.channels.audience(Audience::Spectator),
+            ]);
             return Ok(());
         }
         let seat = self.seat_of_socket(sid).ok_or_else(|| self.not_in_room())?;
         // Leaving gives up the seat for every tab of the player.
-        let s = self.seats[usize::from(seat)].as_mut().expect("seat_of_socket found it");
+        let s = self.seats[usize::from(seat)]
+            .as_mut()
+            .expect("seat_of_socket found it");
         for socket in s.sockets.drain(..) {
-            socket.leave([self.channels.all.clone(), self.channels.audience(Audience::Seat(seat))]);
+            socket.leave([
+                self.channels.all.clone(),
+                self.channels.audience(Audience::Seat(seat)),
+            ]);
         }
         s.deadline = None;
         self.give_up_seat(seat).await;
@@ -267,16 +320,31 @@ impl RoomActor {
 
     async fn chat(&mut self, sid: Sid, text: String) -> Result<(), HubError> {
         let from = if let Some(seat) = self.seat_of_socket(sid) {
-            self.seats[usize::from(seat)].as_ref().map(|s| PlayerRef::clone(&s.player))
+            self.seats[usize::from(seat)]
+                .as_ref()
+                .map(|s| PlayerRef::clone(&s.player))
         } else {
             None
         };
         let from = match from {
             Some(p) => p,
-            None => self.spectator_player(sid).ok_or_else(|| self.not_in_room())?,
+            None => self
+                .spectator_player(sid)
+                .ok_or_else(|| self.not_in_room())?,
         };
-        let line = ChatLine { room_id: self.id.to_string(), from, text, ts: unix_now().as_millis() as u64 };
-        if let Err(e) = self.env.io.to(self.channels.all.clone()).emit(event_names::ROOM_CHAT, &line).await {
+        let line = ChatLine {
+            room_id: self.id.to_string(),
+            from,
+            text,
+            ts: unix_now().as_millis() as u64,
+        };
+        if let Err(e) = self
+            .env
+            .io
+            .to(self.channels.all.clone())
+            .emit(event_names::ROOM_CHAT, &line)
+            .await
+        {
             warn!(room = %self.id, cause = %e, "chat broadcast failed");
         }
         Ok(())
@@ -287,15 +355,26 @@ impl RoomActor {
         if since_seq >= self.seq {
             return Ok(Synced::Events { events: Vec::new() });
         }
-        let oldest_kept = self.log.front().map(|(seq, _)| *seq).unwrap_or(self.seq + 1);
+        let oldest_kept = self
+            .log
+            .front()
+            .map(|(seq, _)| *seq)
+            .unwrap_or(self.seq + 1);
         if since_seq + 1 < oldest_kept {
-            return Ok(Synced::Snapshot { seq: self.seq, state: self.game.view(audience) });
+            return Ok(Synced::Snapshot {
+                seq: self.seq,
+                state: self.game.view(audience),
+            });
         }
         let events = self
             .log
             .iter()
             .filter(|(seq, _)| *seq > since_seq)
-            .map(|(seq, ev)| RoomEvent { room_id: self.id.to_string(), seq: *seq, event: ev.for_audience(audience).clone() })
+            .map(|(seq, ev)| RoomEvent {
+                room_id: self.id.to_string(),
+                seq: *seq,
+                event: ev.for_audience(audience).clone(),
+            })
             .collect();
         Ok(Synced::Events { events })
     }
@@ -305,10 +384,15 @@ impl RoomActor {
         if let Some(seat) = self.seat_of_socket(sid) {
             self.remove_socket_from_seat(seat, sid);
             let grace = self.env.grace;
-            let s = self.seats[usize::from(seat)].as_mut().expect("seat_of_socket found it");
+            let s = self.seats[usize::from(seat)]
+                .as_mut()
+                .expect("seat_of_socket found it");
             if s.sockets.is_empty() && self.game.status() != RoomStatus::Finished {
                 s.deadline = Some(Instant::now() + grace);
-                self.emit(GameEvent::public(LifecycleEvent::PlayerDisconnected { seat })).await;
+                self.emit(GameEvent::public(LifecycleEvent::PlayerDisconnected {
+                    seat,
+                }))
+                .await;
             }
         }
     }
@@ -316,7 +400,12 @@ impl RoomActor {
     // ------------------------------------------------------------ time
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.seats.iter().flatten().filter_map(|s| s.deadline).chain(self.close_at).min()
+        self.seats
+            .iter()
+            .flatten()
+            .filter_map(|s| s.deadline)
+            .chain(self.close_at)
+            .min()
     }
 
     async fn on_deadline(&mut self) {
@@ -325,7 +414,12 @@ impl RoomActor {
             .seats
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().and_then(|s| s.deadline).filter(|d| *d <= now).map(|_| i as u8))
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .and_then(|s| s.deadline)
+                    .filter(|d| *d <= now)
+                    .map(|_| i as u8)
+            })
             .collect();
         for seat in expired {
             if let Some(s) = self.seats[usize::from(seat)].as_mut() {
@@ -341,7 +435,8 @@ impl RoomActor {
         match self.game.status() {
             RoomStatus::Waiting => {
                 self.seats[usize::from(seat)] = None;
-                self.emit(GameEvent::public(LifecycleEvent::PlayerLeft { seat })).await;
+                self.emit(GameEvent::public(LifecycleEvent::PlayerLeft { seat }))
+                    .await;
             }
             RoomStatus::Playing => {
                 let events = self.game.forfeit(seat);
@@ -366,10 +461,17 @@ impl RoomActor {
         let seq = self.seq;
         let all = self.channels.all.clone();
         let result = if event.overrides.is_empty() {
-            self.broadcast(self.env.io.to(all), seq, &event.public).await
+            self.broadcast(self.env.io.to(all), seq, &event.public)
+                .await
         } else {
-            let special: Vec<String> = event.overrides.iter().map(|(a, _)| self.channels.audience(*a)).collect();
-            let mut r = self.broadcast(self.env.io.to(all).except(special), seq, &event.public).await;
+            let special: Vec<String> = event
+                .overrides
+                .iter()
+                .map(|(a, _)| self.channels.audience(*a))
+                .collect();
+            let mut r = self
+                .broadcast(self.env.io.to(all).except(special), seq, &event.public)
+                .await;
             for (audience, version) in &event.overrides {
                 let to = self.env.io.to(self.channels.audience(*audience));
                 r = r.and(self.broadcast(to, seq, version).await);
@@ -391,7 +493,11 @@ impl RoomActor {
         seq: u64,
         event: &Value,
     ) -> Result<(), socketioxide::BroadcastError> {
-        let payload = RoomEvent { room_id: self.id.to_string(), seq, event: event.clone() };
+        let payload = RoomEvent {
+            room_id: self.id.to_string(),
+            seq,
+            event: event.clone(),
+        };
         to.emit(event_names::ROOM_EVENT, &payload).await
     }
 
@@ -420,14 +526,20 @@ impl RoomActor {
     }
 
     fn record_results(&self) {
-        let Some(results) = self.game.results() else { return };
+        let Some(results) = self.game.results() else {
+            return;
+        };
         let seats: Vec<(PlayerRef, SeatResult)> = self
             .seats
             .iter()
             .zip(results)
             .filter_map(|(s, r)| s.as_ref().map(|s| (PlayerRef::clone(&s.player), r)))
             .collect();
-        let (store, game, room) = (self.env.store.clone(), self.game_name.clone(), self.id.clone());
+        let (store, game, room) = (
+            self.env.store.clone(),
+            self.game_name.clone(),
+            self.id.clone(),
+        );
         tokio::spawn(async move {
             if let Err(e) = store.record_result(game, seats).await {
                 warn!(room = %room, cause = %e, "could not record the game's results");
@@ -438,21 +550,36 @@ impl RoomActor {
     async fn close(&mut self) {
         debug!(room = %self.id, "room closed");
         metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
-        let mut channels = vec![self.channels.all.clone(), self.channels.audience(Audience::Spectator)];
-        channels.extend((0..self.seats.len() as u8).map(|s| self.channels.audience(Audience::Seat(s))));
-        self.env.io.within(self.channels.all.clone()).leave(channels).await.ok();
+        let mut channels = vec![
+            self.channels.all.clone(),
+            self.channels.audience(Audience::Spectator),
+        ];
+        channels
+            .extend((0..self.seats.len() as u8).map(|s| self.channels.audience(Audience::Seat(s))));
+        self.env
+            .io
+            .within(self.channels.all.clone())
+            .leave(channels)
+            .await
+            .ok();
     }
 
     // ------------------------------------------------------------ lookups
 
     fn seat_of_player(&self, player_id: &str) -> Option<u8> {
-        self.seats.iter().position(|s| s.as_ref().is_some_and(|s| s.player.id == player_id)).map(|i| i as u8)
+        self.seats
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.player.id == player_id))
+            .map(|i| i as u8)
     }
 
     fn seat_of_socket(&self, sid: Sid) -> Option<u8> {
         self.seats
             .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.sockets.iter().any(|x| x.id == sid)))
+            .position(|s| {
+                s.as_ref()
+                    .is_some_and(|s| s.sockets.iter().any(|x| x.id == sid))
+            })
             .map(|i| i as u8)
     }
 
@@ -463,18 +590,28 @@ impl RoomActor {
     }
 
     fn spectator_player(&self, sid: Sid) -> Option<PlayerRef> {
-        self.spectators.iter().find(|(s, _)| s.id == sid).map(|(_, p)| PlayerRef::clone(p))
+        self.spectators
+            .iter()
+            .find(|(s, _)| s.id == sid)
+            .map(|(_, p)| PlayerRef::clone(p))
     }
 
     fn audience_of(&self, sid: Sid) -> Option<Audience> {
         match self.seat_of_socket(sid) {
             Some(seat) => Some(Audience::Seat(seat)),
-            None => self.spectators.iter().any(|(s, _)| s.id == sid).then_some(Audience::Spectator),
+            None => self
+                .spectators
+                .iter()
+                .any(|(s, _)| s.id == sid)
+                .then_some(Audience::Spectator),
         }
     }
 
     fn not_in_room(&self) -> HubError {
-        HubError::NotInRoom(format!("you have not joined room `{}`; send room:join first", self.id))
+        HubError::NotInRoom(format!(
+            "you have not joined room `{}`; send room:join first",
+            self.id
+        ))
     }
 
     fn room_info(&self) -> RoomInfo {

@@ -17,13 +17,35 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, HubError>>;
 
 /// What a room actor can be asked.
 pub(super) enum RoomMsg {
-    Join { player: Player, socket: SocketRef, role: Role, reply: Reply<Joined> },
-    Leave { sid: Sid, reply: Reply<()> },
-    Action { sid: Sid, action: Value, reply: Reply<u64> },
-    Chat { sid: Sid, text: String, reply: Reply<()> },
-    Sync { sid: Sid, since_seq: u64, reply: Reply<Synced> },
+    Join {
+        player: Player,
+        socket: SocketRef,
+        role: Role,
+        reply: Reply<Joined>,
+    },
+    Leave {
+        sid: Sid,
+        reply: Reply<()>,
+    },
+    Action {
+        sid: Sid,
+        action: Value,
+        reply: Reply<u64>,
+    },
+    Chat {
+        sid: Sid,
+        text: String,
+        reply: Reply<()>,
+    },
+    Sync {
+        sid: Sid,
+        since_seq: u64,
+        reply: Reply<Synced>,
+    },
     /// A member socket disconnected (no answer).
-    SocketGone { sid: Sid },
+    SocketGone {
+        sid: Sid,
+    },
 }
 
 /// Cheap, cloneable address of one room.
@@ -36,7 +58,12 @@ pub struct RoomHandle {
 }
 
 impl RoomHandle {
-    pub(super) fn new(id: RoomId, game: Arc<str>, tx: mpsc::Sender<RoomMsg>, info: watch::Receiver<RoomInfo>) -> Self {
+    pub(super) fn new(
+        id: RoomId,
+        game: Arc<str>,
+        tx: mpsc::Sender<RoomMsg>,
+        info: watch::Receiver<RoomInfo>,
+    ) -> Self {
         Self { id, game, tx, info }
     }
 
@@ -56,8 +83,19 @@ impl RoomHandle {
     }
 
     /// Joins `socket` (of `player`) as a player or spectator.
-    pub async fn join(&self, player: Player, socket: SocketRef, role: Role) -> Result<Joined, HubError> {
-        self.request(|reply| RoomMsg::Join { player, socket, role, reply }).await
+    pub async fn join(
+        &self,
+        player: Player,
+        socket: SocketRef,
+        role: Role,
+    ) -> Result<Joined, HubError> {
+        self.request(|reply| RoomMsg::Join {
+            player,
+            socket,
+            role,
+            reply,
+        })
+        .await
     }
 
     /// Takes the socket out of the room (a seated player gives up the seat).
@@ -67,23 +105,32 @@ impl RoomHandle {
 
     /// Plays `action` for the seat of `sid`; answers the `seq` of the last event it produced.
     pub async fn action(&self, sid: Sid, action: Value) -> Result<u64, HubError> {
-        self.request(|reply| RoomMsg::Action { sid, action, reply }).await
+        self.request(|reply| RoomMsg::Action { sid, action, reply })
+            .await
     }
 
     /// Sends a chat line to everyone in the room.
     pub async fn chat(&self, sid: Sid, text: String) -> Result<(), HubError> {
-        self.request(|reply| RoomMsg::Chat { sid, text, reply }).await
+        self.request(|reply| RoomMsg::Chat { sid, text, reply })
+            .await
     }
 
     /// Events after `since_seq`, or the whole view when the gap is too old.
     pub async fn sync(&self, sid: Sid, since_seq: u64) -> Result<Synced, HubError> {
-        self.request(|reply| RoomMsg::Sync { sid, since_seq, reply }).await
+        self.request(|reply| RoomMsg::Sync {
+            sid,
+            since_seq,
+            reply,
+        })
+        .await
     }
 
     /// Tells the room a member socket is gone. This must not be lost, so when
     /// the mailbox is full it waits for room in a task of its own.
     pub fn socket_gone(&self, sid: Sid) {
-        if let Err(mpsc::error::TrySendError::Full(msg)) = self.tx.try_send(RoomMsg::SocketGone { sid }) {
+        if let Err(mpsc::error::TrySendError::Full(msg)) =
+            self.tx.try_send(RoomMsg::SocketGone { sid })
+        {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(msg).await; // the room closed meanwhile: nothing to tell
@@ -100,8 +147,11 @@ impl RoomHandle {
             }
             mpsc::error::TrySendError::Closed(_) => HubError::RoomNotFound(self.id.to_string()),
         })?;
-        answer
-            .await
-            .map_err(|_| HubError::Internal(format!("room `{}` stopped while handling the request", self.id)))?
+        answer.await.map_err(|_| {
+            HubError::Internal(format!(
+                "room `{}` stopped while handling the request",
+                self.id
+            ))
+        })?
     }
 }

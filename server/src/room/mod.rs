@@ -32,7 +32,10 @@ pub(crate) struct Channels {
 
 impl Channels {
     fn new(id: &str) -> Self {
-        Self { all: format!("room:{id}"), prefix: format!("room:{id}#") }
+        Self {
+            all: format!("room:{id}"),
+            prefix: format!("room:{id}#"),
+        }
     }
 
     fn audience(&self, audience: Audience) -> String {

@@ -38,7 +38,13 @@ struct Inner {
 
 impl Rooms {
     /// An empty registry whose rooms broadcast through `io`.
-    pub fn new(config: &Config, io: SocketIo, store: Store, shutdown: CancellationToken, tasks: TaskTracker) -> Self {
+    pub fn new(
+        config: &Config,
+        io: SocketIo,
+        store: Store,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
         let env = RoomEnv {
             io,
             store,
@@ -62,7 +68,11 @@ impl Rooms {
 
     /// The handle of room `id`, or `room_not_found`.
     pub fn get(&self, id: &str) -> Result<RoomHandle, HubError> {
-        self.inner.map.get(id).map(|h| h.clone()).ok_or_else(|| HubError::RoomNotFound(id.to_string()))
+        self.inner
+            .map
+            .get(id)
+            .map(|h| h.clone())
+            .ok_or_else(|| HubError::RoomNotFound(id.to_string()))
     }
 
     /// The handle of room `id`, if it is open.
@@ -79,7 +89,11 @@ impl Rooms {
             .map(|entry| entry.value().info())
             .filter(|info| game.is_none_or(|g| info.game == g))
             .collect();
-        rooms.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        rooms.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         rooms
     }
 
@@ -94,7 +108,12 @@ impl Rooms {
     }
 
     /// Opens a room of `req.game` and seats its creator in seat 0.
-    pub async fn create(&self, req: RoomCreate, player: Player, socket: SocketRef) -> Result<Joined, HubError> {
+    pub async fn create(
+        &self,
+        req: RoomCreate,
+        player: Player,
+        socket: SocketRef,
+    ) -> Result<Joined, HubError> {
         let game = game::create(&req.game, req.options.as_ref())?;
         self.reserve()?;
         let id = new_room_id();
@@ -112,7 +131,9 @@ impl Rooms {
         let max = self.inner.max_rooms;
         self.inner
             .count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map(|_| ())
             .map_err(|_| HubError::Capacity(max))
     }

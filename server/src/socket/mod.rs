@@ -9,7 +9,8 @@ use crate::error::HubError;
 use crate::hub::Hub;
 use protocol::event_names as ev;
 use protocol::events::{
-    ActionDone, LobbyList, RoomAction, RoomChat, RoomCreate, RoomJoin, RoomLeave, RoomList, RoomSync,
+    ActionDone, LobbyList, RoomAction, RoomChat, RoomCreate, RoomJoin, RoomLeave, RoomList,
+    RoomSync,
 };
 use protocol::{Empty, ErrorCode};
 use request::{Req, respond};
@@ -55,7 +56,12 @@ pub fn register(io: &SocketIo, hub: Hub) {
                 return Err(Unauthorized);
             }
             let c = hub.config();
-            let session = Session::new(Arc::new(player), c.max_payload_bytes, c.rate_limit_per_sec, c.rate_limit_burst);
+            let session = Session::new(
+                Arc::new(player),
+                c.max_payload_bytes,
+                c.rate_limit_per_sec,
+                c.rate_limit_burst,
+            );
             s.extensions.insert::<SessionRef>(Arc::new(session));
             Ok::<(), Unauthorized>(())
         }
@@ -115,25 +121,46 @@ fn on_connect(s: SocketRef, hub: Hub) {
     });
 }
 
-async fn lobby_list(hub: &Hub, _s: &SocketRef, Req(req): Req<LobbyList>) -> Result<RoomList, HubError> {
+async fn lobby_list(
+    hub: &Hub,
+    _s: &SocketRef,
+    Req(req): Req<LobbyList>,
+) -> Result<RoomList, HubError> {
     let (_, req) = req?;
-    Ok(RoomList { rooms: hub.rooms().list(req.game.as_deref()) })
+    Ok(RoomList {
+        rooms: hub.rooms().list(req.game.as_deref()),
+    })
 }
 
-async fn room_create(hub: &Hub, s: &SocketRef, Req(req): Req<RoomCreate>) -> Result<protocol::events::Joined, HubError> {
+async fn room_create(
+    hub: &Hub,
+    s: &SocketRef,
+    Req(req): Req<RoomCreate>,
+) -> Result<protocol::events::Joined, HubError> {
     let (session, req) = req?;
     if hub.is_draining() {
-        return Err(HubError::Unavailable("this server is shutting down; reconnect and retry".into()));
+        return Err(HubError::Unavailable(
+            "this server is shutting down; reconnect and retry".into(),
+        ));
     }
-    let joined = hub.rooms().create(req, session.player.clone(), s.clone()).await?;
+    let joined = hub
+        .rooms()
+        .create(req, session.player.clone(), s.clone())
+        .await?;
     session.joined(joined.room.id.as_str().into());
     Ok(joined)
 }
 
-async fn room_join(hub: &Hub, s: &SocketRef, Req(req): Req<RoomJoin>) -> Result<protocol::events::Joined, HubError> {
+async fn room_join(
+    hub: &Hub,
+    s: &SocketRef,
+    Req(req): Req<RoomJoin>,
+) -> Result<protocol::events::Joined, HubError> {
     let (session, req) = req?;
     let room = hub.rooms().get(&req.room_id)?;
-    let joined = room.join(session.player.clone(), s.clone(), req.role).await?;
+    let joined = room
+        .join(session.player.clone(), s.clone(), req.role)
+        .await?;
     session.joined(room.id().clone());
     Ok(joined)
 }
@@ -146,7 +173,11 @@ async fn room_leave(hub: &Hub, s: &SocketRef, Req(req): Req<RoomLeave>) -> Resul
     Ok(Empty {})
 }
 
-async fn room_action(hub: &Hub, s: &SocketRef, Req(req): Req<RoomAction>) -> (String, Result<ActionDone, HubError>) {
+async fn room_action(
+    hub: &Hub,
+    s: &SocketRef,
+    Req(req): Req<RoomAction>,
+) -> (String, Result<ActionDone, HubError>) {
     let (_, req) = match req {
         Ok(r) => r,
         Err(e) => return (String::from("unknown"), Err(e)),
@@ -156,25 +187,48 @@ async fn room_action(hub: &Hub, s: &SocketRef, Req(req): Req<RoomAction>) -> (St
         Err(e) => return (String::from("unknown"), Err(e)),
     };
     let game = room.game().to_string();
-    if !req.action.get("type").is_some_and(serde_json::Value::is_string) {
-        return (game, Err(HubError::BadRequest("`action` must be an object with a string `type`".into())));
+    if !req
+        .action
+        .get("type")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        return (
+            game,
+            Err(HubError::BadRequest(
+                "`action` must be an object with a string `type`".into(),
+            )),
+        );
     }
-    (game, room.action(s.id, req.action).await.map(|seq| ActionDone { seq }))
+    (
+        game,
+        room.action(s.id, req.action)
+            .await
+            .map(|seq| ActionDone { seq }),
+    )
 }
 
 async fn room_chat(hub: &Hub, s: &SocketRef, Req(req): Req<RoomChat>) -> Result<Empty, HubError> {
     let (_, req) = req?;
     let chars = req.text.chars().count();
     if chars == 0 || chars > MAX_CHAT_CHARS {
-        return Err(HubError::BadRequest(format!("chat text must be 1..{MAX_CHAT_CHARS} characters (got {chars})")));
+        return Err(HubError::BadRequest(format!(
+            "chat text must be 1..{MAX_CHAT_CHARS} characters (got {chars})"
+        )));
     }
     hub.rooms().get(&req.room_id)?.chat(s.id, req.text).await?;
     Ok(Empty {})
 }
 
-async fn room_sync(hub: &Hub, s: &SocketRef, Req(req): Req<RoomSync>) -> Result<protocol::events::Synced, HubError> {
+async fn room_sync(
+    hub: &Hub,
+    s: &SocketRef,
+    Req(req): Req<RoomSync>,
+) -> Result<protocol::events::Synced, HubError> {
     let (_, req) = req?;
-    hub.rooms().get(&req.room_id)?.sync(s.id, req.since_seq).await
+    hub.rooms()
+        .get(&req.room_id)?
+        .sync(s.id, req.since_seq)
+        .await
 }
 
 /// Tells every connected socket the server is going away.

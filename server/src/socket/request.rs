@@ -32,25 +32,33 @@ impl<T: DeserializeOwned> FromMessageParts<socketioxide::adapter::LocalAdapter> 
     }
 }
 
-fn check<T: DeserializeOwned>(s: &Arc<Socket>, v: &mut Value, ack_id: &Option<i64>) -> Result<(SessionRef, T), HubError> {
-    let session = s
-        .extensions
-        .get::<SessionRef>()
-        .ok_or_else(|| HubError::Unauthorized("this socket has no session; reconnect with a token".into()))?;
+fn check<T: DeserializeOwned>(
+    s: &Arc<Socket>,
+    v: &mut Value,
+    ack_id: &Option<i64>,
+) -> Result<(SessionRef, T), HubError> {
+    let session = s.extensions.get::<SessionRef>().ok_or_else(|| {
+        HubError::Unauthorized("this socket has no session; reconnect with a token".into())
+    })?;
     if !session.allow() {
         metrics::counter!("gamehub_rate_limited_total").increment(1);
-        return Err(HubError::RateLimited("too many events from this socket; slow down"));
+        return Err(HubError::RateLimited(
+            "too many events from this socket; slow down",
+        ));
     }
     let limit = session.max_payload;
     let size = match v {
-        Value::Str(text, bins) => text.len() + bins.as_ref().map_or(0, |b| b.iter().map(|b| b.len()).sum()),
+        Value::Str(text, bins) => {
+            text.len() + bins.as_ref().map_or(0, |b| b.iter().map(|b| b.len()).sum())
+        }
         Value::Bytes(bytes) => bytes.len(),
     };
     if size > limit {
         return Err(HubError::PayloadTooLarge { size, limit });
     }
     let bare = has_no_argument(v);
-    let TryData(data) = TryData::<T>::from_message_parts(s, v, ack_id).unwrap_or_else(|e| match e {});
+    let TryData(data) =
+        TryData::<T>::from_message_parts(s, v, ack_id).unwrap_or_else(|e| match e {});
     let data = match data {
         Ok(data) => data,
         // `socket.emit("lobby:list", cb)`: no payload reads as `{}` where that is a valid request.
@@ -65,19 +73,27 @@ fn check<T: DeserializeOwned>(s: &Arc<Socket>, v: &mut Value, ack_id: &Option<i6
 /// Whether a JSON-parser packet carries only its event name (`["lobby:list"]`).
 fn has_no_argument(v: &Value) -> bool {
     match v {
-        Value::Str(text, _) => serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|a| a.len() == 1),
+        Value::Str(text, _) => {
+            serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|a| a.len() == 1)
+        }
         Value::Bytes(_) => false,
     }
 }
 
 /// Answers an event: the ok body or the error, and counts it by event and code.
-pub fn respond<T: Serialize>(ack: AckSender, event: &'static str, started: Instant, result: Result<T, HubError>) {
+pub fn respond<T: Serialize>(
+    ack: AckSender,
+    event: &'static str,
+    started: Instant,
+    result: Result<T, HubError>,
+) {
     let code = match &result {
         Ok(_) => "ok",
         Err(e) => e.code().as_str(),
     };
     metrics::counter!("gamehub_events_total", "event" => event, "code" => code).increment(1);
-    metrics::histogram!("gamehub_event_duration_seconds", "event" => event).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("gamehub_event_duration_seconds", "event" => event)
+        .record(started.elapsed().as_secs_f64());
     let ack_value: Ack<T> = result.map_err(|e| e.body()).into();
     // No ack callback, or the socket is gone: nobody to answer.
     let _ = ack.send(&ack_value);

@@ -29,7 +29,12 @@ impl Session {
     pub fn new(player: Player, max_payload: usize, per_sec: u32, burst: u32) -> Self {
         let quota = Quota::per_second(NonZeroU32::new(per_sec).unwrap_or(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
-        Self { player, max_payload, limiter: RateLimiter::direct_with_clock(quota, TokioClock::default()), rooms: Mutex::new(Vec::new()) }
+        Self {
+            player,
+            max_payload,
+            limiter: RateLimiter::direct_with_clock(quota, TokioClock::default()),
+            rooms: Mutex::new(Vec::new()),
+        }
     }
 
     /// Takes one event from the budget; false when the socket is over its limit.
@@ -47,7 +52,10 @@ impl Session {
 
     /// Forgets `room`.
     pub fn left(&self, room: &str) {
-        self.rooms.lock().unwrap_or_else(|p| p.into_inner()).retain(|r| &**r != room);
+        self.rooms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| &**r != room);
     }
 
     /// Every room the socket is in, emptying the list.
@@ -64,7 +72,9 @@ pub struct TokioClock {
 
 impl Default for TokioClock {
     fn default() -> Self {
-        Self { epoch: tokio::time::Instant::now() }
+        Self {
+            epoch: tokio::time::Instant::now(),
+        }
     }
 }
 
@@ -83,7 +93,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rate_limit_refills_with_time() {
-        let player = Arc::new(PlayerRef { id: "p".into(), name: "p".into() });
+        let player = Arc::new(PlayerRef {
+            id: "p".into(),
+            name: "p".into(),
+        });
         let s = Session::new(player, 1024, 2, 3);
         assert!(s.allow() && s.allow() && s.allow(), "the burst passes");
         assert!(!s.allow(), "over the burst is refused");

@@ -51,7 +51,9 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrations().to_latest(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -70,10 +72,21 @@ impl Store {
     }
 
     /// The setting `key`, or `value` stored as it when there is none yet.
-    pub async fn setting_or_insert(&self, key: &'static str, value: String) -> Result<String, StoreError> {
+    pub async fn setting_or_insert(
+        &self,
+        key: &'static str,
+        value: String,
+    ) -> Result<String, StoreError> {
         self.with_conn(move |c| {
-            c.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)", params![key, value])?;
-            Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))?)
+            c.execute(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
     }
@@ -92,7 +105,11 @@ impl Store {
     }
 
     /// Records one finished game: each player's result and new rating, in one transaction.
-    pub async fn record_result(&self, game: String, seats: Vec<(PlayerRef, SeatResult)>) -> Result<(), StoreError> {
+    pub async fn record_result(
+        &self,
+        game: String,
+        seats: Vec<(PlayerRef, SeatResult)>,
+    ) -> Result<(), StoreError> {
         self.with_conn(move |c| {
             let tx = c.transaction()?;
             let mut ratings = Vec::with_capacity(seats.len());
@@ -135,7 +152,11 @@ impl Store {
     }
 
     /// The best `limit` players of `game`, by rating then wins.
-    pub async fn leaderboard(&self, game: String, limit: u32) -> Result<Vec<LeaderboardEntry>, StoreError> {
+    pub async fn leaderboard(
+        &self,
+        game: String,
+        limit: u32,
+    ) -> Result<Vec<LeaderboardEntry>, StoreError> {
         self.with_conn(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT p.id, p.name, r.wins, r.losses, r.draws, r.rating
@@ -144,7 +165,10 @@ impl Store {
             )?;
             let rows = stmt.query_map(params![game, limit], |r| {
                 Ok(LeaderboardEntry {
-                    player: PlayerRef { id: r.get(0)?, name: r.get(1)? },
+                    player: PlayerRef {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                    },
                     wins: r.get(2)?,
                     losses: r.get(3)?,
                     draws: r.get(4)?,
@@ -165,7 +189,10 @@ fn elo(ratings: &[f64], outcomes: &[SeatResult]) -> Vec<f64> {
         return ratings.to_vec();
     }
     let score = |a: SeatResult, b: SeatResult| match (a, b) {
-        (SeatResult::Win, SeatResult::Win) | (SeatResult::Loss, SeatResult::Loss) | (SeatResult::Draw, _) | (_, SeatResult::Draw) => 0.5,
+        (SeatResult::Win, SeatResult::Win)
+        | (SeatResult::Loss, SeatResult::Loss)
+        | (SeatResult::Draw, _)
+        | (_, SeatResult::Draw) => 0.5,
         (SeatResult::Win, SeatResult::Loss) => 1.0,
         (SeatResult::Loss, SeatResult::Win) => 0.0,
     };
@@ -200,29 +227,68 @@ mod tests {
     async fn results_accumulate_into_the_leaderboard() {
         let dir = tempdir();
         let store = Store::open(&dir.join("t.db")).unwrap();
-        let a = PlayerRef { id: "a".into(), name: "alice".into() };
-        let b = PlayerRef { id: "b".into(), name: "bob".into() };
-        store.record_result("tictactoe".into(), vec![(a.clone(), SeatResult::Win), (b.clone(), SeatResult::Loss)]).await.unwrap();
-        store.record_result("tictactoe".into(), vec![(a.clone(), SeatResult::Draw), (b.clone(), SeatResult::Draw)]).await.unwrap();
+        let a = PlayerRef {
+            id: "a".into(),
+            name: "alice".into(),
+        };
+        let b = PlayerRef {
+            id: "b".into(),
+            name: "bob".into(),
+        };
+        store
+            .record_result(
+                "tictactoe".into(),
+                vec![(a.clone(), SeatResult::Win), (b.clone(), SeatResult::Loss)],
+            )
+            .await
+            .unwrap();
+        store
+            .record_result(
+                "tictactoe".into(),
+                vec![(a.clone(), SeatResult::Draw), (b.clone(), SeatResult::Draw)],
+            )
+            .await
+            .unwrap();
         let top = store.leaderboard("tictactoe".into(), 10).await.unwrap();
         assert_eq!(top.len(), 2);
-        assert_eq!((top[0].player.name.as_str(), top[0].wins, top[0].draws), ("alice", 1, 1));
-        assert_eq!((top[1].player.name.as_str(), top[1].losses, top[1].draws), ("bob", 1, 1));
+        assert_eq!(
+            (top[0].player.name.as_str(), top[0].wins, top[0].draws),
+            ("alice", 1, 1)
+        );
+        assert_eq!(
+            (top[1].player.name.as_str(), top[1].losses, top[1].draws),
+            ("bob", 1, 1)
+        );
         assert!(top[0].rating > 1000.0 && top[1].rating < 1000.0);
-        assert!(store.leaderboard("chess".into(), 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .leaderboard("chess".into(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
     async fn a_setting_is_kept_once() {
         let dir = tempdir();
         let path = dir.join("t.db");
-        let first = Store::open(&path).unwrap().setting_or_insert("k", "one".into()).await.unwrap();
-        let second = Store::open(&path).unwrap().setting_or_insert("k", "two".into()).await.unwrap();
+        let first = Store::open(&path)
+            .unwrap()
+            .setting_or_insert("k", "one".into())
+            .await
+            .unwrap();
+        let second = Store::open(&path)
+            .unwrap()
+            .setting_or_insert("k", "two".into())
+            .await
+            .unwrap();
         assert_eq!((first.as_str(), second.as_str()), ("one", "one"));
     }
 
     fn tempdir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("gamehub-store-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("gamehub-store-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

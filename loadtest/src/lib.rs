@@ -1,0 +1,15 @@
+//! gamehub's load generator: a lean socket.io client and the benchmark workloads.
+//!
+//! [`client`] is a socket.io v5 client over WebSocket, used by the server's
+//! integration tests and by the load generator; [`http`] is a minimal HTTP
+//! client for the JSON API (guest tokens, lobby, leaderboard).
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod http;
+
+pub use client::{
+    Client, ClientConfig, ClientError, ClientStats, DisconnectReason, Event, Overflow,
+};
+pub use http::guest_token;
