@@ -80,7 +80,9 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Ack<T> {
                 let error = obj
                     .remove("error")
                     .ok_or_else(|| D::Error::custom("a failed ack must carry `error`"))?;
-                ErrorBody::deserialize(error).map(Ack::Err).map_err(D::Error::custom)
+                ErrorBody::deserialize(error)
+                    .map(Ack::Err)
+                    .map_err(D::Error::custom)
             }
             _ => Err(D::Error::custom("an ack must carry a boolean `ok`")),
         }
@@ -100,14 +102,20 @@ mod tests {
     #[test]
     fn ok_ack_flattens_its_body() {
         let ack = Ack::Ok(Seq { seq: 4 });
-        assert_eq!(serde_json::to_value(&ack).unwrap(), json!({"ok": true, "seq": 4}));
+        assert_eq!(
+            serde_json::to_value(&ack).unwrap(),
+            json!({"ok": true, "seq": 4})
+        );
         let back: Ack<Seq> = serde_json::from_value(json!({"ok": true, "seq": 4})).unwrap();
         assert_eq!(back, ack);
     }
 
     #[test]
     fn empty_ok_ack_is_just_ok() {
-        assert_eq!(serde_json::to_value(Ack::Ok(Empty {})).unwrap(), json!({"ok": true}));
+        assert_eq!(
+            serde_json::to_value(Ack::Ok(Empty {})).unwrap(),
+            json!({"ok": true})
+        );
     }
 
     #[test]

@@ -91,7 +91,10 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// An error body with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! Every setting has a default that runs a single node with nothing else
 //! installed. `docs/operations.md` lists them all; keep the two in step.
 
+use crate::store::{StoreOptions, SyncMode};
 use clap::{Args, ValueEnum};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -40,6 +41,28 @@ pub struct Config {
     /// SQLite database file (created if missing).
     #[arg(long, env = "DB_PATH", default_value = "gamehub.db")]
     pub db_path: PathBuf,
+
+    /// Commit durability: `normal` survives a crash of the process (kill -9);
+    /// `full` also survives a power loss or OS crash, with an fsync per batch.
+    #[arg(long, env = "DB_SYNC", value_enum, default_value = "normal")]
+    pub db_sync: SyncMode,
+
+    /// Largest size the database may reach, in MiB; 0 for no limit. Past it,
+    /// writes fail like on a full disk: moves answer `internal`, not ready.
+    #[arg(long, env = "DB_MAX_SIZE_MB", default_value_t = 0)]
+    pub db_max_size_mb: u64,
+
+    /// Most writes the store commits in one transaction (group commit); 1 commits each alone.
+    #[arg(long, env = "STORE_MAX_BATCH", default_value_t = 1024)]
+    pub store_max_batch: usize,
+
+    /// Writes queued for the store's writer before rooms wait.
+    #[arg(long, env = "STORE_QUEUE", default_value_t = 8192)]
+    pub store_queue: usize,
+
+    /// A room is snapshotted after this many events (its journal is replayed from there at start).
+    #[arg(long, env = "SNAPSHOT_EVERY", default_value_t = 100)]
+    pub snapshot_every: u64,
 
     /// Secret that signs tokens (at least 32 bytes). When unset, one is
     /// generated once and kept in the database so tokens survive restarts;
@@ -150,6 +173,15 @@ impl Config {
                 "rate limit and burst must be at least 1",
             );
         }
+        if self.store_max_batch == 0 {
+            return bad("STORE_MAX_BATCH", "must be at least 1");
+        }
+        if self.store_queue == 0 {
+            return bad("STORE_QUEUE", "must be at least 1");
+        }
+        if self.snapshot_every == 0 {
+            return bad("SNAPSHOT_EVERY", "must be at least 1");
+        }
         if self.room_mailbox == 0 {
             return bad("ROOM_MAILBOX", "must be at least 1");
         }
@@ -175,6 +207,17 @@ impl Config {
         Config::from_arg_matches(&matches).expect("defaults parse")
     }
 
+    /// How the store opens the database.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            path: self.db_path.clone(),
+            sync: self.db_sync,
+            max_batch: self.store_max_batch,
+            queue: self.store_queue,
+            max_size_mb: self.db_max_size_mb,
+        }
+    }
+
     /// The reconnect grace period.
     pub fn reconnect_grace(&self) -> Duration {
         Duration::from_secs(self.reconnect_grace_secs)
@@ -192,13 +235,19 @@ impl Config {
             None => "(generated, kept in the database)",
         };
         format!(
-            "HOST={} PORT={} DB_PATH={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
+            "HOST={} PORT={} DB_PATH={} DB_SYNC={} DB_MAX_SIZE_MB={} STORE_MAX_BATCH={} STORE_QUEUE={} \
+             SNAPSHOT_EVERY={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
              MAX_ROOMS={} MAX_PAYLOAD_BYTES={} RATE_LIMIT_PER_SEC={} RATE_LIMIT_BURST={} \
              ROOM_MAILBOX={} EVENT_LOG_LEN={} RECONNECT_GRACE_SECS={} ROOM_LINGER_SECS={} \
              SOCKETIO_PARSER={} SHUTDOWN_TIMEOUT_SECS={} DRAIN_RETRY_MS={} LOG_FORMAT={}",
             self.host,
             self.port,
             self.db_path.display(),
+            spelled(self.db_sync),
+            self.db_max_size_mb,
+            self.store_max_batch,
+            self.store_queue,
+            self.snapshot_every,
             secret,
             self.token_ttl_secs,
             self.node_id,

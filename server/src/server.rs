@@ -36,7 +36,7 @@ pub async fn run(
     config.validate()?;
     info!(config = %config.describe(), "starting gamehub {}", env!("CARGO_PKG_VERSION"));
 
-    let store = Store::open(&config.db_path).with_context(|| {
+    let store = Store::open(&config.store_options()).with_context(|| {
         format!(
             "cannot open the database at DB_PATH={}",
             config.db_path.display()
@@ -77,7 +77,17 @@ pub async fn run(
     let shutdown_timeout = Duration::from_secs(config.shutdown_timeout_secs);
     let drain_retry_ms = config.drain_retry_ms;
     let cors = cors_layer(&config.cors_origins)?;
-    let hub = Hub::new(config, rooms, store, tokens);
+    let recovered = rooms
+        .recover()
+        .await
+        .context("cannot load unfinished rooms from the database")?;
+    if recovered > 0 {
+        info!(
+            rooms = recovered,
+            "recovered unfinished rooms; their players have the reconnect grace period to return"
+        );
+    }
+    let hub = Hub::new(config, rooms, store.clone(), tokens);
     socket::register(&io, hub.clone());
 
     let app = http::router(hub.clone(), metrics)

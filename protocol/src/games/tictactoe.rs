@@ -76,13 +76,27 @@ mod tests {
     fn wire_shapes_match_the_contract() {
         let a: Action = serde_json::from_value(json!({"type": "place", "cell": 4})).unwrap();
         assert_eq!(a, Action::Place { cell: 4 });
-        assert!(serde_json::from_value::<Action>(json!({"type": "place", "cell": 4, "x": 1})).is_err());
+        assert!(
+            serde_json::from_value::<Action>(json!({"type": "place", "cell": 4, "x": 1})).is_err()
+        );
         assert_eq!(
-            serde_json::to_value(Event::GameOver { winner: None, reason: EndReason::Draw }).unwrap(),
+            serde_json::to_value(Event::GameOver {
+                winner: None,
+                reason: EndReason::Draw
+            })
+            .unwrap(),
             json!({"type": "game_over", "winner": null, "reason": "draw"})
         );
-        assert_eq!(serde_json::to_value(Event::GameStarted).unwrap(), json!({"type": "game_started"}));
-        let v = View { board: [None; 9], turn: 0, status: RoomStatus::Waiting, winner: None };
+        assert_eq!(
+            serde_json::to_value(Event::GameStarted).unwrap(),
+            json!({"type": "game_started"})
+        );
+        let v = View {
+            board: [None; 9],
+            turn: 0,
+            status: RoomStatus::Waiting,
+            winner: None,
+        };
         assert_eq!(
             serde_json::to_value(v).unwrap(),
             json!({"board": [null,null,null,null,null,null,null,null,null], "turn": 0, "status": "waiting"})

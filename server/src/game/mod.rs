@@ -82,6 +82,28 @@ pub trait Game: Send + Sync + 'static {
 
     /// Per-seat results once finished; `None` while not finished.
     fn results(&self) -> Option<Vec<SeatResult>>;
+
+    /// How the room keeps this game on disk.
+    fn persistence(&self) -> Persistence {
+        Persistence::Journal
+    }
+
+    /// The whole game state as bytes (rmp-serde), for snapshots. [`restore`]
+    /// with these bytes must give back a game that behaves identically.
+    fn snapshot(&self) -> Vec<u8>;
+}
+
+/// How a room keeps its game on disk: each game declares its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Turn-based: every accepted change is journaled before it is
+    /// acknowledged, and the whole room is snapshotted every `SNAPSHOT_EVERY`
+    /// events. Replaying the journal after a snapshot rebuilds the room, so a
+    /// game under this policy must be deterministic given its state and inputs
+    /// (randomness comes from a seeded generator kept in the state).
+    Journal,
+    // Real-time games (arena, not yet) will add a policy that snapshots on an
+    // interval and at the end instead of journaling each input.
 }
 
 /// The games this hub can host, by name.
@@ -96,6 +118,28 @@ pub fn create(name: &str, options: Option<&Map<String, Value>>) -> Result<Box<dy
             GAMES.join(", ")
         ))),
     }
+}
+
+/// Rebuilds a game of `name` from its [`Game::snapshot`] bytes.
+pub fn restore(name: &str, bytes: &[u8]) -> Result<Box<dyn Game>, HubError> {
+    match name {
+        protocol::games::tictactoe::NAME => Ok(Box::new(tictactoe::TicTacToe::restore(bytes)?)),
+        other => Err(HubError::Internal(format!(
+            "cannot restore unknown game `{other}`"
+        ))),
+    }
+}
+
+/// Decodes a game's snapshot.
+pub fn decode_snapshot<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, HubError> {
+    rmp_serde::from_slice(bytes)
+        .map_err(|e| HubError::Internal(format!("corrupt game snapshot: {e}")))
+}
+
+/// Encodes a game's snapshot.
+pub fn encode_snapshot(state: &impl serde::Serialize) -> Vec<u8> {
+    // Game states are plain data: encoding cannot fail.
+    rmp_serde::to_vec_named(state).unwrap_or_default()
 }
 
 /// Parses a game's typed action, turning serde's complaint into a `bad_request`.

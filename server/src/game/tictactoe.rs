@@ -1,9 +1,12 @@
 //! Tic-tac-toe rules: two seats, seat 0 first, three in a row wins.
 
-use super::{Audience, Game, GameEvent, SeatResult, parse_action, to_value};
+use super::{
+    Audience, Game, GameEvent, SeatResult, decode_snapshot, encode_snapshot, parse_action, to_value,
+};
 use crate::error::HubError;
 use protocol::RoomStatus;
 use protocol::games::tictactoe::{Action, EndReason, Event, View};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 const LINES: [[usize; 3]; 8] = [
@@ -18,14 +21,14 @@ const LINES: [[usize; 3]; 8] = [
 ];
 
 /// One game of tic-tac-toe.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TicTacToe {
     board: [Option<u8>; 9],
     turn: u8,
     status: Status,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 enum Status {
     #[default]
     Waiting,
@@ -46,6 +49,11 @@ impl TicTacToe {
             )));
         }
         Ok(Self::default())
+    }
+
+    /// A game from its snapshot bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Self, HubError> {
+        decode_snapshot(bytes)
     }
 
     fn finish(&mut self, winner: Option<u8>, reason: EndReason) -> GameEvent {
@@ -138,6 +146,10 @@ impl Game for TicTacToe {
             status: self.status(),
             winner,
         })
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        encode_snapshot(self)
     }
 
     fn results(&self) -> Option<Vec<SeatResult>> {
@@ -280,6 +292,19 @@ mod tests {
             json!({"type": "game_over", "winner": 0, "reason": "forfeit"})
         );
         assert_eq!(g.status(), RoomStatus::Finished);
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_same_game() {
+        let mut g = started();
+        place(&mut g, 0, 4).unwrap();
+        let mut back = TicTacToe::restore(&g.snapshot()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(
+            place(&mut back, 0, 0).unwrap_err().code(),
+            ErrorCode::NotYourTurn
+        );
+        place(&mut back, 1, 0).unwrap();
     }
 
     #[test]

@@ -18,12 +18,12 @@ pub async fn live() -> Json<Value> {
 /// `GET /health/ready`: 200 when every check passes, else 503 naming the failing ones.
 pub async fn ready(State(hub): State<Hub>) -> (StatusCode, Json<Value>) {
     let mut checks = Map::new();
-    let storage =
-        match tokio::time::timeout(STORAGE_CHECK_TIMEOUT, hub.store().check_writable()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("failing: {e}")),
-            Err(_) => Err("failing: no answer within 2 s".to_string()),
-        };
+    let storage = match tokio::time::timeout(STORAGE_CHECK_TIMEOUT, hub.store().check_ready()).await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("failing: {e}")),
+        Err(_) => Err("failing: no answer within 2 s".to_string()),
+    };
     let accepting = if hub.is_draining() {
         Err("failing: draining for shutdown".to_string())
     } else {

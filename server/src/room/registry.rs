@@ -52,6 +52,7 @@ impl Rooms {
             grace: config.reconnect_grace(),
             linger: config.room_linger(),
             event_log_len: config.event_log_len,
+            snapshot_every: config.snapshot_every,
             shutdown,
         };
         Self {
@@ -124,6 +125,38 @@ impl Rooms {
         self.inner.map.insert(id.clone(), handle.clone());
         self.spawn(id, actor, rx);
         handle.join(player, socket, Role::Player).await
+    }
+
+    /// Reopens this node's unfinished rooms from the database, each with its
+    /// seats held for the reconnect grace period. Recovered rooms count
+    /// toward `MAX_ROOMS` but are never refused for it. Returns how many.
+    pub async fn recover(&self) -> Result<usize, crate::store::StoreError> {
+        let env = &self.inner.env;
+        let stored = env
+            .store
+            .load_rooms(env.node_id.clone(), env.event_log_len)
+            .await?;
+        let mut recovered = 0;
+        for room in stored {
+            let id = room.id.clone();
+            let game: Arc<str> = room.game.as_str().into();
+            match RoomActor::restore(room, env.clone()) {
+                Ok((actor, info)) => {
+                    let id: RoomId = id.as_str().into();
+                    let (tx, rx) = mpsc::channel(self.inner.mailbox);
+                    self.inner.count.fetch_add(1, Ordering::AcqRel);
+                    self.inner
+                        .map
+                        .insert(id.clone(), RoomHandle::new(id.clone(), game, tx, info));
+                    self.spawn(id, actor, rx);
+                    recovered += 1;
+                }
+                Err(e) => {
+                    error!(room = %id, cause = %e, "cannot recover the room; it stays in the database")
+                }
+            }
+        }
+        Ok(recovered)
     }
 
     /// Takes one place under `MAX_ROOMS`, or answers `capacity`.

@@ -5,8 +5,10 @@ use rusqlite_migration::{M, Migrations};
 
 /// Every schema step, oldest first.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE settings (
+    Migrations::new(vec![
+        // 1: settings, players and results.
+        M::up(
+            "CREATE TABLE settings (
              key   TEXT PRIMARY KEY,
              value TEXT NOT NULL
          );
@@ -24,7 +26,31 @@ pub fn migrations() -> Migrations<'static> {
              PRIMARY KEY (game, player_id)
          );
          CREATE INDEX results_by_rating ON results (game, rating DESC);",
-    )])
+        ),
+        // 2: durable rooms.
+        M::up(
+            "CREATE TABLE rooms (
+                 id         TEXT PRIMARY KEY,
+                 game       TEXT NOT NULL,
+                 node_id    TEXT NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 status     TEXT NOT NULL CHECK (status IN ('waiting', 'playing', 'finished', 'closed'))
+             );
+             CREATE INDEX rooms_open_by_node ON rooms (node_id, status);
+             CREATE TABLE room_journal (
+                 room_id TEXT NOT NULL REFERENCES rooms(id),
+                 jseq    INTEGER NOT NULL,
+                 entry   BLOB NOT NULL,
+                 PRIMARY KEY (room_id, jseq)
+             ) WITHOUT ROWID;
+             CREATE TABLE room_snapshots (
+                 room_id TEXT PRIMARY KEY REFERENCES rooms(id),
+                 jseq    INTEGER NOT NULL,
+                 state   BLOB NOT NULL
+             );
+             CREATE TABLE health_probe (filler BLOB);",
+        ),
+    ])
 }
 
 #[cfg(test)]

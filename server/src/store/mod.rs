@@ -1,67 +1,199 @@
-//! SQLite storage: settings (the generated token secret), players' results and the leaderboard.
+//! SQLite storage: rooms' journals and snapshots, players' results, settings.
 //!
-//! One connection behind a `std::sync::Mutex`, used only inside
-//! `spawn_blocking`, so no async task ever waits on SQLite or holds the lock
-//! across an await. Writes here are rare (one per finished game). Rooms'
-//! moves are not stored yet: a restart loses games in progress (durable
-//! rooms are the next step; see docs/architecture.md).
+//! Writes go through one writer thread ([`writer`]) fed by a bounded channel;
+//! it commits whatever is waiting in one transaction (group commit) and
+//! answers each caller once that transaction is committed, so an ack that
+//! waits on [`Store::write`] is only sent for what is on disk. Reads use a
+//! connection of their own from `spawn_blocking`; no async task holds a lock
+//! across an await.
+//!
+//! Durability: WAL mode with `synchronous=NORMAL` (the default, `DB_SYNC=normal`)
+//! keeps every committed write through a crash or `kill -9` of the process;
+//! `DB_SYNC=full` also keeps it through a power loss or kernel crash, at the
+//! cost of an fsync per batch.
 
 mod migrations;
+mod rating;
+mod records;
+mod writer;
 
-use crate::game::SeatResult;
+pub use rating::START_RATING;
+pub use records::{Input, JournalEntry, RoomSnapshot, StoredEvent, StoredRoom, decode, encode};
+pub use writer::WriteOp;
+
 use protocol::PlayerRef;
 use protocol::http::LeaderboardEntry;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Rating every player starts with.
-pub const START_RATING: f64 = 1000.0;
-/// Elo K-factor: how far one game moves a rating.
-const ELO_K: f64 = 32.0;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// Why storage failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// SQLite refused an operation.
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(String),
     /// The schema could not be brought up to date.
     #[error("migrating the database schema: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
-    /// The blocking task running the query died.
+    Migration(String),
+    /// A write (or its whole batch) was not committed.
+    #[error("write not committed: {0}")]
+    Write(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The writer thread is gone (shutting down, or it crashed).
+    #[error("the storage writer has stopped")]
+    Closed,
+    /// A blocking read task died.
     #[error("storage task failed: {0}")]
     Task(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+impl From<rusqlite_migration::Error> for StoreError {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        StoreError::Migration(e.to_string())
+    }
+}
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncMode {
+    /// Survives a crash of the process (`synchronous=NORMAL` in WAL mode).
+    Normal,
+    /// Also survives a power loss or OS crash (`synchronous=FULL`): an fsync per batch.
+    Full,
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Database file.
+    pub path: PathBuf,
+    /// Commit durability.
+    pub sync: SyncMode,
+    /// Most writes committed in one transaction.
+    pub max_batch: usize,
+    /// Writes queued for the writer before callers wait.
+    pub queue: usize,
+    /// Largest size the database may grow to, in MiB (0: no limit).
+    pub max_size_mb: u64,
+}
+
+impl StoreOptions {
+    /// Defaults for `path` (tests and tools).
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            sync: SyncMode::Normal,
+            max_batch: 1024,
+            queue: 8192,
+            max_size_mb: 0,
+        }
+    }
 }
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+    writer: mpsc::Sender<writer::Write>,
+    /// Whether the last commit succeeded.
+    healthy: Arc<AtomicBool>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it.
-    /// Fails when the file cannot be opened or written, so a bad `DB_PATH`
-    /// stops the start with a clear message.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let mut conn = Connection::open(path)?;
+    /// Opens (creating if needed) the database, migrates it, checks that it
+    /// takes writes, and starts the writer thread. A database that cannot be
+    /// opened or written fails here, so a bad `DB_PATH`, a read-only file or a
+    /// full disk stops the start with a clear message.
+    pub fn open(options: &StoreOptions) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(&options.path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let sync = match options.sync {
+            SyncMode::Normal => "NORMAL",
+            SyncMode::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::migrations().to_latest(&mut conn)?;
+        if options.max_size_mb > 0 {
+            let page_size: u64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = options.max_size_mb * 1024 * 1024 / page_size.max(1);
+            conn.pragma_update(None, "max_page_count", pages)?;
+        }
+        // Prove now that the file takes writes, rather than failing the first move.
+        let probe = conn.transaction()?;
+        probe.execute(
+            "INSERT INTO health_probe (filler) VALUES (zeroblob(65536))",
+            [],
+        )?;
+        probe.execute("DELETE FROM health_probe", [])?;
+        probe.commit()?;
+
+        let reader = Connection::open(&options.path)?;
+        reader.busy_timeout(Duration::from_secs(5))?;
+
+        let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let healthy = Arc::new(AtomicBool::new(true));
+        let flag = healthy.clone();
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("gamehub-store-writer".into())
+            .spawn(move || writer::run(conn, rx, max_batch, flag))
+            .map_err(|e| StoreError::Task(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            writer: tx,
+            healthy,
         })
     }
 
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Commits `ops` atomically; returns once they are on disk (or failed).
+    pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Write { ops, done })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Returns once every write sent before it is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.write(Vec::new()).await
+    }
+
+    /// Whether storage works: the writer runs, and the last commit (or a fresh
+    /// probe that grows the file by a page) succeeded, and reads answer.
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        if self.writer.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        if !self.healthy.load(Ordering::Acquire) {
+            self.write(vec![WriteOp::Probe]).await?;
+        }
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await?;
+        Ok(())
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        let conn = self.reader.clone();
         tokio::task::spawn_blocking(move || {
             // A panic in another query poisoned the lock; the connection itself is still sound.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -72,12 +204,13 @@ impl Store {
     }
 
     /// The setting `key`, or `value` stored as it when there is none yet.
+    /// Used once at start, before any room writes, on the read connection.
     pub async fn setting_or_insert(
         &self,
         key: &'static str,
         value: String,
     ) -> Result<String, StoreError> {
-        self.with_conn(move |c| {
+        self.read(move |c| {
             c.execute(
                 "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
                 params![key, value],
@@ -91,73 +224,13 @@ impl Store {
         .await
     }
 
-    /// Checks that the database answers and takes writes (for `/health/ready`).
-    pub async fn check_writable(&self) -> Result<(), StoreError> {
-        self.with_conn(|c| {
-            c.execute(
-                "INSERT INTO settings (key, value) VALUES ('health_check', datetime('now'))
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Records one finished game: each player's result and new rating, in one transaction.
-    pub async fn record_result(
-        &self,
-        game: String,
-        seats: Vec<(PlayerRef, SeatResult)>,
-    ) -> Result<(), StoreError> {
-        self.with_conn(move |c| {
-            let tx = c.transaction()?;
-            let mut ratings = Vec::with_capacity(seats.len());
-            for (player, _) in &seats {
-                tx.execute(
-                    "INSERT INTO players (id, name) VALUES (?1, ?2)
-                     ON CONFLICT(id) DO UPDATE SET name = excluded.name",
-                    params![player.id, player.name],
-                )?;
-                let rating: Option<f64> = tx
-                    .query_row(
-                        "SELECT rating FROM results WHERE game = ?1 AND player_id = ?2",
-                        params![game, player.id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                ratings.push(rating.unwrap_or(START_RATING));
-            }
-            let outcomes: Vec<SeatResult> = seats.iter().map(|(_, r)| *r).collect();
-            let new_ratings = elo(&ratings, &outcomes);
-            for ((player, result), rating) in seats.iter().zip(new_ratings) {
-                let (w, l, d) = match result {
-                    SeatResult::Win => (1, 0, 0),
-                    SeatResult::Loss => (0, 1, 0),
-                    SeatResult::Draw => (0, 0, 1),
-                };
-                tx.execute(
-                    "INSERT INTO results (game, player_id, wins, losses, draws, rating)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(game, player_id) DO UPDATE SET
-                       wins = wins + excluded.wins, losses = losses + excluded.losses,
-                       draws = draws + excluded.draws, rating = excluded.rating",
-                    params![game, player.id, w, l, d, rating],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
     /// The best `limit` players of `game`, by rating then wins.
     pub async fn leaderboard(
         &self,
         game: String,
         limit: u32,
     ) -> Result<Vec<LeaderboardEntry>, StoreError> {
-        self.with_conn(move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT p.id, p.name, r.wins, r.losses, r.draws, r.rating
                  FROM results r JOIN players p ON p.id = r.player_id
@@ -179,54 +252,122 @@ impl Store {
         })
         .await
     }
+
+    /// Every unfinished room of `node`, with what it takes to rebuild it:
+    /// the latest snapshot, the journal after it, and up to `log_len` journal
+    /// entries before it (their events serve `room:sync`).
+    pub async fn load_rooms(
+        &self,
+        node: String,
+        log_len: usize,
+    ) -> Result<Vec<StoredRoom>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, game, created_at FROM rooms
+                 WHERE node_id = ?1 AND status IN ('waiting', 'playing') ORDER BY created_at, id",
+            )?;
+            let heads = stmt
+                .query_map([&node], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, u64>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            heads
+                .into_iter()
+                .map(|(id, game, created_at)| load_room(c, id, game, created_at, log_len))
+                .collect()
+        })
+        .await
+    }
+
+    /// One room as stored (whatever its status), or `None` if it was never saved.
+    pub async fn load_room(
+        &self,
+        id: String,
+        log_len: usize,
+    ) -> Result<Option<StoredRoom>, StoreError> {
+        self.read(move |c| {
+            let head = c
+                .query_row(
+                    "SELECT game, created_at FROM rooms WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)),
+                )
+                .optional()?;
+            head.map(|(game, created_at)| load_room(c, id, game, created_at, log_len))
+                .transpose()
+        })
+        .await
+    }
 }
 
-/// New Elo ratings: each seat is scored against every other seat (win 1, draw ½, loss 0),
-/// with K shared over the opponents so a many-seat game moves ratings as much as a duel.
-fn elo(ratings: &[f64], outcomes: &[SeatResult]) -> Vec<f64> {
-    let n = ratings.len();
-    if n < 2 {
-        return ratings.to_vec();
+fn load_room(
+    c: &Connection,
+    id: String,
+    game: String,
+    created_at: u64,
+    log_len: usize,
+) -> Result<StoredRoom, StoreError> {
+    let snapshot: Option<RoomSnapshot> = c
+        .query_row(
+            "SELECT state FROM room_snapshots WHERE room_id = ?1",
+            [&id],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .optional()?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("snapshot of room {id}: {e}")))?;
+    let after = snapshot.as_ref().map_or(0, |s| s.jseq);
+    let from = after.saturating_sub(log_len as u64);
+    let mut stmt = c.prepare_cached(
+        "SELECT jseq, entry FROM room_journal WHERE room_id = ?1 AND jseq > ?2 ORDER BY jseq",
+    )?;
+    let mut journal = Vec::new();
+    let mut earlier_events = Vec::new();
+    let rows = stmt.query_map(params![id, from], |r| {
+        Ok((r.get::<_, u64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    for row in rows {
+        let (jseq, bytes) = row?;
+        let entry: JournalEntry = decode(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("journal {jseq} of room {id}: {e}")))?;
+        if jseq <= after {
+            earlier_events.extend(entry.events);
+        } else {
+            journal.push((jseq, entry));
+        }
     }
-    let score = |a: SeatResult, b: SeatResult| match (a, b) {
-        (SeatResult::Win, SeatResult::Win)
-        | (SeatResult::Loss, SeatResult::Loss)
-        | (SeatResult::Draw, _)
-        | (_, SeatResult::Draw) => 0.5,
-        (SeatResult::Win, SeatResult::Loss) => 1.0,
-        (SeatResult::Loss, SeatResult::Win) => 0.0,
-    };
-    let k = ELO_K / (n - 1) as f64;
-    (0..n)
-        .map(|i| {
-            let delta: f64 = (0..n)
-                .filter(|&j| j != i)
-                .map(|j| {
-                    let expected = 1.0 / (1.0 + 10f64.powf((ratings[j] - ratings[i]) / 400.0));
-                    k * (score(outcomes[i], outcomes[j]) - expected)
-                })
-                .sum();
-            ratings[i] + delta
-        })
-        .collect()
+    Ok(StoredRoom {
+        id,
+        game,
+        created_at,
+        snapshot,
+        journal,
+        earlier_events,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::SeatResult;
+    use serde_json::json;
 
-    #[test]
-    fn elo_moves_equal_players_by_half_k() {
-        let r = elo(&[1000.0, 1000.0], &[SeatResult::Win, SeatResult::Loss]);
-        assert_eq!(r, vec![1016.0, 984.0]);
-        let d = elo(&[1000.0, 1000.0], &[SeatResult::Draw, SeatResult::Draw]);
-        assert_eq!(d, vec![1000.0, 1000.0]);
+    fn tempdir() -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("gamehub-store-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[tokio::test]
     async fn results_accumulate_into_the_leaderboard() {
         let dir = tempdir();
-        let store = Store::open(&dir.join("t.db")).unwrap();
+        let store = Store::open(&StoreOptions::new(&dir.join("t.db"))).unwrap();
         let a = PlayerRef {
             id: "a".into(),
             name: "alice".into(),
@@ -235,21 +376,22 @@ mod tests {
             id: "b".into(),
             name: "bob".into(),
         };
+        let game = || "tictactoe".to_string();
         store
-            .record_result(
-                "tictactoe".into(),
-                vec![(a.clone(), SeatResult::Win), (b.clone(), SeatResult::Loss)],
-            )
+            .write(vec![WriteOp::Result {
+                game: game(),
+                seats: vec![(a.clone(), SeatResult::Win), (b.clone(), SeatResult::Loss)],
+            }])
             .await
             .unwrap();
         store
-            .record_result(
-                "tictactoe".into(),
-                vec![(a.clone(), SeatResult::Draw), (b.clone(), SeatResult::Draw)],
-            )
+            .write(vec![WriteOp::Result {
+                game: game(),
+                seats: vec![(a.clone(), SeatResult::Draw), (b.clone(), SeatResult::Draw)],
+            }])
             .await
             .unwrap();
-        let top = store.leaderboard("tictactoe".into(), 10).await.unwrap();
+        let top = store.leaderboard(game(), 10).await.unwrap();
         assert_eq!(top.len(), 2);
         assert_eq!(
             (top[0].player.name.as_str(), top[0].wins, top[0].draws),
@@ -259,7 +401,7 @@ mod tests {
             (top[1].player.name.as_str(), top[1].losses, top[1].draws),
             ("bob", 1, 1)
         );
-        assert!(top[0].rating > 1000.0 && top[1].rating < 1000.0);
+        assert!(top[0].rating > START_RATING && top[1].rating < START_RATING);
         assert!(
             store
                 .leaderboard("chess".into(), 10)
@@ -273,12 +415,12 @@ mod tests {
     async fn a_setting_is_kept_once() {
         let dir = tempdir();
         let path = dir.join("t.db");
-        let first = Store::open(&path)
+        let first = Store::open(&StoreOptions::new(&path))
             .unwrap()
             .setting_or_insert("k", "one".into())
             .await
             .unwrap();
-        let second = Store::open(&path)
+        let second = Store::open(&StoreOptions::new(&path))
             .unwrap()
             .setting_or_insert("k", "two".into())
             .await
@@ -286,10 +428,163 @@ mod tests {
         assert_eq!((first.as_str(), second.as_str()), ("one", "one"));
     }
 
-    fn tempdir() -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("gamehub-store-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn entry(seq: u64) -> Vec<u8> {
+        encode(&JournalEntry {
+            input: Input::Notice,
+            events: vec![StoredEvent {
+                seq,
+                public: json!({"type": "x", "n": seq}),
+                overrides: vec![],
+            }],
+        })
+    }
+
+    #[tokio::test]
+    async fn rooms_reload_from_snapshot_and_journal() {
+        let dir = tempdir();
+        let path = dir.join("t.db");
+        let store = Store::open(&StoreOptions::new(&path)).unwrap();
+        let room = || "r1".to_string();
+        store
+            .write(vec![WriteOp::CreateRoom {
+                id: room(),
+                game: "tictactoe".into(),
+                node: "n".into(),
+                created_at: 5,
+            }])
+            .await
+            .unwrap();
+        for j in 1..=5 {
+            store
+                .write(vec![WriteOp::Journal {
+                    room: room(),
+                    jseq: j,
+                    entry: entry(j),
+                }])
+                .await
+                .unwrap();
+        }
+        let snap = RoomSnapshot {
+            jseq: 3,
+            seq: 3,
+            seats: vec![None, None],
+            game: vec![1, 2],
+        };
+        store
+            .write(vec![WriteOp::Snapshot {
+                room: room(),
+                jseq: 3,
+                state: encode(&snap),
+            }])
+            .await
+            .unwrap();
+        // A duplicate jseq is refused alone; the other write in its batch commits.
+        let dup = store.write(vec![WriteOp::Journal {
+            room: room(),
+            jseq: 5,
+            entry: entry(5),
+        }]);
+        let next = store.write(vec![WriteOp::Journal {
+            room: room(),
+            jseq: 6,
+            entry: entry(6),
+        }]);
+        let (dup, next) = tokio::join!(dup, next);
+        assert!(dup.is_err());
+        next.unwrap();
+        drop(store);
+
+        let store = Store::open(&StoreOptions::new(&path)).unwrap();
+        let rooms = store.load_rooms("n".into(), 2).await.unwrap();
+        assert_eq!(rooms.len(), 1);
+        let r = &rooms[0];
+        assert_eq!(r.snapshot.as_ref(), Some(&snap));
+        assert_eq!(
+            r.journal.iter().map(|(j, _)| *j).collect::<Vec<_>>(),
+            vec![4, 5, 6]
+        );
+        assert_eq!(
+            r.earlier_events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert!(
+            store
+                .load_rooms("other".into(), 2)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .write(vec![WriteOp::RoomStatus {
+                room: room(),
+                status: "finished",
+            }])
+            .await
+            .unwrap();
+        assert!(
+            store.load_rooms("n".into(), 2).await.unwrap().is_empty(),
+            "finished rooms stay finished"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_database_refuses_writes_and_reports_not_ready() {
+        let dir = tempdir();
+        let mut options = StoreOptions::new(&dir.join("t.db"));
+        options.max_size_mb = 1;
+        let store = Store::open(&options).unwrap();
+        store.check_ready().await.unwrap();
+        store
+            .write(vec![WriteOp::CreateRoom {
+                id: "r".into(),
+                game: "g".into(),
+                node: "n".into(),
+                created_at: 0,
+            }])
+            .await
+            .unwrap();
+        let chunk = |seq| {
+            encode(&JournalEntry {
+                input: Input::Notice,
+                events: vec![StoredEvent {
+                    seq,
+                    public: json!("x".repeat(64 * 1024)),
+                    overrides: vec![],
+                }],
+            })
+        };
+        let mut stored_ok = 0;
+        let mut refused = None;
+        for jseq in 1..=64 {
+            match store
+                .write(vec![WriteOp::Journal {
+                    room: "r".into(),
+                    jseq,
+                    entry: chunk(jseq),
+                }])
+                .await
+            {
+                Ok(()) => stored_ok += 1,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(
+            refused.is_some(),
+            "a 1 MiB database cannot take 64 records of 64 KiB"
+        );
+        assert!(
+            store.check_ready().await.is_err(),
+            "not ready while the database cannot grow"
+        );
+        let rooms = store.load_rooms("n".into(), 10).await.unwrap();
+        let stored: Vec<u64> = rooms[0].journal.iter().map(|(j, _)| *j).collect();
+        assert_eq!(
+            stored,
+            (1..=stored_ok).collect::<Vec<_>>(),
+            "nothing of the failed write is stored"
+        );
     }
 }

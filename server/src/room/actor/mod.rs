@@ -1,15 +1,19 @@
 //! The room actor: one task per room that owns the game, the seats and the
-//! event log, handles one request at a time, and broadcasts every event once
-//! per audience.
+//! event log, and handles one request at a time. Every change of state is
+//! journaled and committed before it is broadcast or acknowledged
+//! ([`durable`]); events go out once per audience ([`publish`]).
+
+mod durable;
+mod publish;
 
 use super::handle::{Reply, RoomMsg};
 use super::{Channels, RoomId};
 use crate::auth::{Player, unix_now};
 use crate::error::HubError;
-use crate::game::{Audience, Game, GameEvent, SeatResult};
-use crate::store::Store;
+use crate::game::{Audience, Game, GameEvent};
+use crate::store::{Input, Store};
 use protocol::events::{ChatLine, Joined, LifecycleEvent, RoomEvent, Synced};
-use protocol::{PlayerInfo, PlayerRef, Role, RoomInfo, RoomStatus, SeatedPlayer, event_names};
+use protocol::{PlayerInfo, PlayerRef, Role, RoomInfo, RoomStatus, event_names};
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
@@ -30,6 +34,7 @@ pub(super) struct RoomEnv {
     pub grace: Duration,
     pub linger: Duration,
     pub event_log_len: usize,
+    pub snapshot_every: u64,
     pub shutdown: CancellationToken,
 }
 
@@ -48,12 +53,19 @@ pub(super) struct RoomActor {
     channels: Channels,
     seats: Vec<Option<Seat>>,
     spectators: Vec<(SocketRef, Player)>,
+    /// Seq of the latest committed event.
     seq: u64,
+    /// Position of the latest committed journal entry.
+    jseq: u64,
+    /// Events committed since the last snapshot.
+    since_snapshot: u64,
+    /// The room row is not in the database yet (a new room's first commit adds it).
+    unsaved: bool,
     /// The latest events, for `room:sync`.
     log: VecDeque<(u64, GameEvent)>,
     created_at: u64,
+    /// Status as last committed (and counted in the rooms gauge).
     status: RoomStatus,
-    results_recorded: bool,
     close_at: Option<Instant>,
     /// Membership changed since the lobby view was last published.
     dirty: bool,
@@ -62,46 +74,67 @@ pub(super) struct RoomActor {
 }
 
 impl RoomActor {
+    /// A new, empty room; its database row is written with its first change.
     pub(super) fn new(
         id: RoomId,
         game_name: String,
         game: Box<dyn Game>,
         env: RoomEnv,
     ) -> (Self, watch::Receiver<RoomInfo>) {
-        let seats = (0..game.max_players()).map(|_| None).collect();
-        let status = game.status();
-        let placeholder = RoomInfo {
-            id: id.to_string(),
-            game: game_name.clone(),
-            status,
-            players: Vec::new(),
-            max_players: game.max_players(),
-            spectators: 0,
-            created_at: unix_now().as_millis() as u64,
-            node: Some(env.node_id.clone()),
-        };
-        let created_at = placeholder.created_at;
-        let (info, info_rx) = watch::channel(placeholder);
-        metrics::gauge!("gamehub_rooms", "game" => game_name.clone(), "status" => status.as_str())
-            .increment(1);
-        let actor = Self {
-            channels: Channels::new(&id),
+        Self::assemble(
             id,
             game_name,
             game,
-            seats,
+            unix_now().as_millis() as u64,
+            true,
+            env,
+        )
+    }
+
+    fn assemble(
+        id: RoomId,
+        game_name: String,
+        game: Box<dyn Game>,
+        created_at: u64,
+        unsaved: bool,
+        env: RoomEnv,
+    ) -> (Self, watch::Receiver<RoomInfo>) {
+        let status = game.status();
+        metrics::gauge!("gamehub_rooms", "game" => game_name.clone(), "status" => status.as_str())
+            .increment(1);
+        let mut actor = Self {
+            channels: Channels::new(&id),
+            seats: (0..game.max_players()).map(|_| None).collect(),
+            id,
+            game_name,
+            game,
             spectators: Vec::new(),
             seq: 0,
+            jseq: 0,
+            since_snapshot: 0,
+            unsaved,
             log: VecDeque::new(),
             created_at,
             status,
-            results_recorded: false,
             close_at: None,
             dirty: true,
-            info,
+            info: watch::channel(RoomInfo {
+                id: String::new(),
+                game: String::new(),
+                status,
+                players: Vec::new(),
+                max_players: 0,
+                spectators: 0,
+                created_at,
+                node: None,
+            })
+            .0,
             env,
         };
-        (actor, info_rx)
+        let info = actor.room_info();
+        let (tx, rx) = watch::channel(info);
+        actor.info = tx;
+        (actor, rx)
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>) {
@@ -152,7 +185,7 @@ impl RoomActor {
                 send(reply, r);
             }
             RoomMsg::Action { sid, action, reply } => {
-                let r = self.action(sid, &action).await;
+                let r = self.action(sid, action).await;
                 send(reply, r);
             }
             RoomMsg::Chat { sid, text, reply } => {
@@ -240,10 +273,8 @@ impl RoomActor {
             }
             s.deadline = None;
             if was_away {
-                self.emit(GameEvent::public(LifecycleEvent::PlayerReconnected {
-                    seat,
-                }))
-                .await;
+                self.notice(LifecycleEvent::PlayerReconnected { seat })
+                    .await?;
             }
             return Ok(seat);
         }
@@ -258,22 +289,15 @@ impl RoomActor {
             .position(Option::is_none)
             .ok_or_else(|| HubError::RoomFull(self.id.to_string()))?;
         let seat = free as u8;
-        self.seats[free] = Some(Seat {
-            player: player.clone(),
-            sockets: vec![socket.clone()],
-            deadline: None,
-        });
-        let joined = LifecycleEvent::PlayerJoined {
-            player: SeatedPlayer {
-                id: player.id.clone(),
-                name: player.name.clone(),
-                seat,
-            },
-        };
-        self.emit(GameEvent::public(joined)).await;
-        let seated = self.seats.iter().filter(|s| s.is_some()).count() as u8;
-        let events = self.game.seated(seat, seated);
-        self.emit_all(events).await;
+        self.change(Input::Seat {
+            seat,
+            player: PlayerRef::clone(player),
+        })
+        .await?;
+        if let Some(s) = self.seats[free].as_mut() {
+            s.player = player.clone();
+            s.sockets.push(socket.clone());
+        }
         Ok(seat)
     }
 
@@ -287,22 +311,27 @@ impl RoomActor {
             return Ok(());
         }
         let seat = self.seat_of_socket(sid).ok_or_else(|| self.not_in_room())?;
+        let sockets = self.seats[usize::from(seat)]
+            .as_ref()
+            .map(|s| s.sockets.clone())
+            .unwrap_or_default();
+        self.give_up_seat(seat).await?;
         // Leaving gives up the seat for every tab of the player.
-        let s = self.seats[usize::from(seat)]
-            .as_mut()
-            .expect("seat_of_socket found it");
-        for socket in s.sockets.drain(..) {
-            socket.leave([
-                self.channels.all.clone(),
-                self.channels.audience(Audience::Seat(seat)),
-            ]);
+        let channels = [
+            self.channels.all.clone(),
+            self.channels.audience(Audience::Seat(seat)),
+        ];
+        for socket in sockets {
+            socket.leave(channels.clone());
         }
-        s.deadline = None;
-        self.give_up_seat(seat).await;
+        if let Some(s) = self.seats[usize::from(seat)].as_mut() {
+            s.sockets.clear();
+            s.deadline = None;
+        }
         Ok(())
     }
 
-    async fn action(&mut self, sid: Sid, action: &Value) -> Result<u64, HubError> {
+    async fn action(&mut self, sid: Sid, action: Value) -> Result<u64, HubError> {
         let seat = match self.seat_of_socket(sid) {
             Some(seat) => seat,
             None if self.spectators.iter().any(|(s, _)| s.id == sid) => {
@@ -313,25 +342,21 @@ impl RoomActor {
             }
             None => return Err(self.not_in_room()),
         };
-        let events = self.game.apply(seat, action)?;
-        self.emit_all(events).await;
-        Ok(self.seq)
+        self.change(Input::Action { seat, action }).await
     }
 
     async fn chat(&mut self, sid: Sid, text: String) -> Result<(), HubError> {
-        let from = if let Some(seat) = self.seat_of_socket(sid) {
-            self.seats[usize::from(seat)]
+        let from = match self.seat_of_socket(sid) {
+            Some(seat) => self.seats[usize::from(seat)]
                 .as_ref()
-                .map(|s| PlayerRef::clone(&s.player))
-        } else {
-            None
-        };
-        let from = match from {
-            Some(p) => p,
+                .map(|s| PlayerRef::clone(&s.player)),
             None => self
-                .spectator_player(sid)
-                .ok_or_else(|| self.not_in_room())?,
-        };
+                .spectators
+                .iter()
+                .find(|(s, _)| s.id == sid)
+                .map(|(_, p)| PlayerRef::clone(p)),
+        }
+        .ok_or_else(|| self.not_in_room())?;
         let line = ChatLine {
             room_id: self.id.to_string(),
             from,
@@ -381,18 +406,22 @@ impl RoomActor {
 
     async fn socket_gone(&mut self, sid: Sid) {
         self.spectators.retain(|(s, _)| s.id != sid);
-        if let Some(seat) = self.seat_of_socket(sid) {
-            self.remove_socket_from_seat(seat, sid);
-            let grace = self.env.grace;
-            let s = self.seats[usize::from(seat)]
-                .as_mut()
-                .expect("seat_of_socket found it");
-            if s.sockets.is_empty() && self.game.status() != RoomStatus::Finished {
-                s.deadline = Some(Instant::now() + grace);
-                self.emit(GameEvent::public(LifecycleEvent::PlayerDisconnected {
-                    seat,
-                }))
-                .await;
+        let Some(seat) = self.seat_of_socket(sid) else {
+            return;
+        };
+        let grace = self.env.grace;
+        let finished = self.game.status() == RoomStatus::Finished;
+        let Some(s) = self.seats[usize::from(seat)].as_mut() else {
+            return;
+        };
+        s.sockets.retain(|x| x.id != sid);
+        if s.sockets.is_empty() && !finished {
+            s.deadline = Some(Instant::now() + grace);
+            if let Err(e) = self
+                .notice(LifecycleEvent::PlayerDisconnected { seat })
+                .await
+            {
+                warn!(room = %self.id, seat, cause = %e, "could not record a disconnect");
             }
         }
     }
@@ -422,146 +451,46 @@ impl RoomActor {
             })
             .collect();
         for seat in expired {
-            if let Some(s) = self.seats[usize::from(seat)].as_mut() {
-                s.deadline = None;
-            }
             info!(room = %self.id, seat, "reconnect grace period over");
-            self.give_up_seat(seat).await;
+            match self.give_up_seat(seat).await {
+                Ok(()) => {
+                    if let Some(s) = self.seats[usize::from(seat)].as_mut() {
+                        s.deadline = None;
+                    }
+                }
+                // The seat stays held; try again after another grace period.
+                Err(e) => {
+                    warn!(room = %self.id, seat, cause = %e, "could not give up a seat");
+                    if let Some(s) = self.seats[usize::from(seat)].as_mut() {
+                        s.deadline = Some(now + self.env.grace);
+                    }
+                }
+            }
         }
     }
 
     /// The seat's player is gone for good: forfeit during play, free the seat while waiting.
-    async fn give_up_seat(&mut self, seat: u8) {
-        match self.game.status() {
-            RoomStatus::Waiting => {
-                self.seats[usize::from(seat)] = None;
-                self.emit(GameEvent::public(LifecycleEvent::PlayerLeft { seat }))
-                    .await;
-            }
-            RoomStatus::Playing => {
-                let events = self.game.forfeit(seat);
-                self.emit_all(events).await;
-            }
-            RoomStatus::Finished => {}
-        }
-    }
-
-    // ------------------------------------------------------------ events
-
-    async fn emit_all(&mut self, events: Vec<GameEvent>) {
-        for event in events {
-            self.emit(event).await;
-        }
-    }
-
-    /// Numbers the event, keeps it for `room:sync`, and broadcasts it: one
-    /// serialization for everyone, plus one per audience with its own version.
-    async fn emit(&mut self, event: GameEvent) {
-        self.seq += 1;
-        let seq = self.seq;
-        let all = self.channels.all.clone();
-        let result = if event.overrides.is_empty() {
-            self.broadcast(self.env.io.to(all), seq, &event.public)
-                .await
-        } else {
-            let special: Vec<String> = event
-                .overrides
-                .iter()
-                .map(|(a, _)| self.channels.audience(*a))
-                .collect();
-            let mut r = self
-                .broadcast(self.env.io.to(all).except(special), seq, &event.public)
-                .await;
-            for (audience, version) in &event.overrides {
-                let to = self.env.io.to(self.channels.audience(*audience));
-                r = r.and(self.broadcast(to, seq, version).await);
-            }
-            r
+    async fn give_up_seat(&mut self, seat: u8) -> Result<(), HubError> {
+        let input = match self.game.status() {
+            RoomStatus::Waiting => Input::Unseat { seat },
+            RoomStatus::Playing => Input::Forfeit { seat },
+            RoomStatus::Finished => return Ok(()),
         };
-        if let Err(e) = result {
-            warn!(room = %self.id, seq, cause = %e, "event broadcast failed");
-        }
-        self.log.push_back((seq, event));
-        while self.log.len() > self.env.event_log_len {
-            self.log.pop_front();
-        }
+        self.change(input).await.map(|_| ())
     }
 
-    async fn broadcast(
-        &self,
-        to: socketioxide::operators::BroadcastOperators,
-        seq: u64,
-        event: &Value,
-    ) -> Result<(), socketioxide::BroadcastError> {
-        let payload = RoomEvent {
-            room_id: self.id.to_string(),
-            seq,
-            event: event.clone(),
-        };
-        to.emit(event_names::ROOM_EVENT, &payload).await
-    }
-
-    /// Publishes the lobby view, moves the rooms gauge, records results, and
-    /// decides when an idle or finished room closes.
+    /// Publishes the lobby view and decides when an idle or finished room closes.
     fn after_change(&mut self) {
-        let status = self.game.status();
-        if status != self.status {
-            self.dirty = true;
-            metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
-            metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => status.as_str()).increment(1);
-            self.status = status;
-        }
-        if status == RoomStatus::Finished && !self.results_recorded {
-            self.results_recorded = true;
-            self.record_results();
+        if self.status == RoomStatus::Finished && self.close_at.is_none() {
             self.close_at = Some(Instant::now() + self.env.linger);
         }
-        if status == RoomStatus::Waiting && self.seats.iter().all(Option::is_none) {
+        if self.status == RoomStatus::Waiting && self.seats.iter().all(Option::is_none) {
             // Nobody holds a seat and nobody can start the game: close now.
             self.close_at = Some(Instant::now());
         }
         if std::mem::take(&mut self.dirty) {
             self.info.send_replace(self.room_info());
         }
-    }
-
-    fn record_results(&self) {
-        let Some(results) = self.game.results() else {
-            return;
-        };
-        let seats: Vec<(PlayerRef, SeatResult)> = self
-            .seats
-            .iter()
-            .zip(results)
-            .filter_map(|(s, r)| s.as_ref().map(|s| (PlayerRef::clone(&s.player), r)))
-            .collect();
-        let (store, game, room) = (
-            self.env.store.clone(),
-            self.game_name.clone(),
-            self.id.clone(),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = store.record_result(game, seats).await {
-                warn!(room = %room, cause = %e, "could not record the game's results");
-            }
-        });
-    }
-
-    async fn close(&mut self) {
-        debug!(room = %self.id, "room closed");
-        metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
-        let mut channels = vec![
-            self.channels.all.clone(),
-            self.channels.audience(Audience::Spectator),
-        ];
-        channels
-            .extend((0..self.seats.len() as u8).map(|s| self.channels.audience(Audience::Seat(s))));
-        self.env
-            .io
-            .within(self.channels.all.clone())
-            .leave(channels)
-            .await
-            .ok();
     }
 
     // ------------------------------------------------------------ lookups
@@ -581,19 +510,6 @@ impl RoomActor {
                     .is_some_and(|s| s.sockets.iter().any(|x| x.id == sid))
             })
             .map(|i| i as u8)
-    }
-
-    fn remove_socket_from_seat(&mut self, seat: u8, sid: Sid) {
-        if let Some(s) = self.seats[usize::from(seat)].as_mut() {
-            s.sockets.retain(|x| x.id != sid);
-        }
-    }
-
-    fn spectator_player(&self, sid: Sid) -> Option<PlayerRef> {
-        self.spectators
-            .iter()
-            .find(|(s, _)| s.id == sid)
-            .map(|(_, p)| PlayerRef::clone(p))
     }
 
     fn audience_of(&self, sid: Sid) -> Option<Audience> {

@@ -1,0 +1,70 @@
+//! Sending committed events out: one serialization for everyone, plus one per
+//! audience that sees its own version, and keeping them for `room:sync`.
+
+use super::RoomActor;
+use crate::game::GameEvent;
+use protocol::event_names;
+use protocol::events::RoomEvent;
+use serde_json::Value;
+use socketioxide::operators::BroadcastOperators;
+use tracing::warn;
+
+impl RoomActor {
+    /// Broadcasts committed events, in order, and keeps them in the sync log.
+    pub(super) async fn publish(&mut self, events: Vec<(u64, GameEvent)>) {
+        for (seq, event) in events {
+            if let Err(e) = self.broadcast_one(seq, &event).await {
+                warn!(room = %self.id, seq, cause = %e, "event broadcast failed");
+            }
+            self.remember(seq, event);
+        }
+    }
+
+    /// Keeps `event` for `room:sync`, dropping the oldest beyond `EVENT_LOG_LEN`.
+    pub(super) fn remember(&mut self, seq: u64, event: GameEvent) {
+        self.log.push_back((seq, event));
+        while self.log.len() > self.env.event_log_len {
+            self.log.pop_front();
+        }
+    }
+
+    async fn broadcast_one(
+        &self,
+        seq: u64,
+        event: &GameEvent,
+    ) -> Result<(), socketioxide::BroadcastError> {
+        let all = self.channels.all.clone();
+        if event.overrides.is_empty() {
+            return self
+                .emit_event(self.env.io.to(all), seq, &event.public)
+                .await;
+        }
+        let special: Vec<String> = event
+            .overrides
+            .iter()
+            .map(|(a, _)| self.channels.audience(*a))
+            .collect();
+        let mut result = self
+            .emit_event(self.env.io.to(all).except(special), seq, &event.public)
+            .await;
+        for (audience, version) in &event.overrides {
+            let to = self.env.io.to(self.channels.audience(*audience));
+            result = result.and(self.emit_event(to, seq, version).await);
+        }
+        result
+    }
+
+    async fn emit_event(
+        &self,
+        to: BroadcastOperators,
+        seq: u64,
+        event: &Value,
+    ) -> Result<(), socketioxide::BroadcastError> {
+        let payload = RoomEvent {
+            room_id: self.id.to_string(),
+            seq,
+            event: event.clone(),
+        };
+        to.emit(event_names::ROOM_EVENT, &payload).await
+    }
+}

@@ -1,0 +1,248 @@
+//! The one writer thread: takes writes from a bounded channel, commits as many
+//! as are waiting in one transaction (group commit), and answers each writer
+//! once its batch is committed. One write that fails is rolled back alone (a
+//! savepoint each); a commit that fails fails its whole batch.
+
+use super::StoreError;
+use super::rating::{START_RATING, elo};
+use crate::game::SeatResult;
+use protocol::PlayerRef;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, warn};
+
+/// One change to the database.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// A new room.
+    CreateRoom {
+        /// Room id.
+        id: String,
+        /// Game name.
+        game: String,
+        /// Owning instance.
+        node: String,
+        /// ms since the epoch.
+        created_at: u64,
+    },
+    /// One journal record of a room (msgpack [`super::JournalEntry`]).
+    Journal {
+        /// Room id.
+        room: String,
+        /// Position in the room's journal, from 1.
+        jseq: u64,
+        /// Encoded entry.
+        entry: Vec<u8>,
+    },
+    /// The room's latest snapshot (msgpack [`super::RoomSnapshot`]).
+    Snapshot {
+        /// Room id.
+        room: String,
+        /// The last journal entry it includes.
+        jseq: u64,
+        /// Encoded snapshot.
+        state: Vec<u8>,
+    },
+    /// The room's status: `waiting`, `playing`, `finished`, or `closed` (gone, not to recover).
+    RoomStatus {
+        /// Room id.
+        room: String,
+        /// New status.
+        status: &'static str,
+    },
+    /// A finished game's results for the leaderboard.
+    Result {
+        /// Game name.
+        game: String,
+        /// Each seated player's result.
+        seats: Vec<(PlayerRef, SeatResult)>,
+    },
+    /// Grows the database by 64 KiB and shrinks it back: proves writes still fit.
+    Probe,
+}
+
+/// A group of ops that commit together, and whom to tell.
+pub(super) struct Write {
+    pub ops: Vec<WriteOp>,
+    pub done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Runs the writer until every sender is gone.
+pub(super) fn run(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Write>,
+    max_batch: usize,
+    healthy: Arc<AtomicBool>,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let size = batch.len();
+        let ok = commit(&mut conn, &mut batch);
+        healthy.store(ok, Ordering::Release);
+        metrics::histogram!("gamehub_store_batch_size").record(size as f64);
+        metrics::histogram!("gamehub_store_commit_seconds").record(started.elapsed().as_secs_f64());
+        if !ok {
+            metrics::counter!("gamehub_store_commit_failures_total").increment(1);
+        }
+    }
+}
+
+/// Commits `batch` in one transaction and answers every writer. False when
+/// the commit failed or a write hit a storage fault (disk full, I/O error,
+/// read-only file): then the database is not healthy until a probe succeeds.
+fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            fail_all(batch, &e);
+            return false;
+        }
+    };
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut healthy = true;
+    for write in batch.iter() {
+        let outcome = apply_alone(&mut tx, &write.ops);
+        if let Err(e) = &outcome {
+            healthy &= !is_storage_fault(e);
+        }
+        outcomes.push(outcome);
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for (write, outcome) in batch.drain(..).zip(outcomes) {
+                let outcome = outcome.map_err(|e| {
+                    warn!(cause = %e, "a write was refused and rolled back");
+                    StoreError::Write(e.to_string())
+                });
+                let _ = write.done.send(outcome); // the writer went away: nothing to tell
+            }
+            healthy
+        }
+        Err(e) => {
+            fail_all(batch, &e);
+            false
+        }
+    }
+}
+
+fn fail_all(batch: &mut Vec<Write>, e: &rusqlite::Error) {
+    error!(cause = %e, writes = batch.len(), "commit failed; nothing in this batch was stored");
+    for write in batch.drain(..) {
+        let _ = write.done.send(Err(StoreError::Write(e.to_string()))); // the writer went away
+    }
+}
+
+/// Whether an error says the storage itself failed, rather than one write being wrong.
+fn is_storage_fault(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DiskFull
+                | C::SystemIoFailure
+                | C::ReadOnly
+                | C::CannotOpen
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+        )
+    )
+}
+
+/// Applies one write inside its own savepoint, so its failure leaves the rest of the batch.
+fn apply_alone(tx: &mut Transaction<'_>, ops: &[WriteOp]) -> rusqlite::Result<()> {
+    let sp = tx.savepoint()?;
+    for op in ops {
+        apply(&sp, op)?; // dropping `sp` unreleased rolls it back
+    }
+    sp.commit()?;
+    Ok(())
+}
+
+fn apply(c: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
+    match op {
+        WriteOp::CreateRoom {
+            id,
+            game,
+            node,
+            created_at,
+        } => {
+            c.prepare_cached(
+                "INSERT INTO rooms (id, game, node_id, created_at, status) VALUES (?1, ?2, ?3, ?4, 'waiting')",
+            )?
+            .execute(params![id, game, node, created_at])?;
+        }
+        WriteOp::Journal { room, jseq, entry } => {
+            c.prepare_cached(
+                "INSERT INTO room_journal (room_id, jseq, entry) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![room, jseq, entry])?;
+        }
+        WriteOp::Snapshot { room, jseq, state } => {
+            c.prepare_cached(
+                "INSERT INTO room_snapshots (room_id, jseq, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(room_id) DO UPDATE SET jseq = excluded.jseq, state = excluded.state",
+            )?
+            .execute(params![room, jseq, state])?;
+        }
+        WriteOp::RoomStatus { room, status } => {
+            c.prepare_cached("UPDATE rooms SET status = ?2 WHERE id = ?1")?
+                .execute(params![room, status])?;
+        }
+        WriteOp::Result { game, seats } => record_result(c, game, seats)?,
+        WriteOp::Probe => {
+            c.execute(
+                "INSERT INTO health_probe (filler) VALUES (zeroblob(65536))",
+                [],
+            )?;
+            c.execute("DELETE FROM health_probe", [])?;
+        }
+    }
+    Ok(())
+}
+
+fn record_result(
+    c: &Connection,
+    game: &str,
+    seats: &[(PlayerRef, SeatResult)],
+) -> rusqlite::Result<()> {
+    let mut ratings = Vec::with_capacity(seats.len());
+    for (player, _) in seats {
+        c.prepare_cached(
+            "INSERT INTO players (id, name) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET name = excluded.name",
+        )?
+        .execute(params![player.id, player.name])?;
+        let rating: Option<f64> = c
+            .prepare_cached("SELECT rating FROM results WHERE game = ?1 AND player_id = ?2")?
+            .query_row(params![game, player.id], |r| r.get(0))
+            .optional()?;
+        ratings.push(rating.unwrap_or(START_RATING));
+    }
+    let outcomes: Vec<SeatResult> = seats.iter().map(|(_, r)| *r).collect();
+    for ((player, result), rating) in seats.iter().zip(elo(&ratings, &outcomes)) {
+        let (w, l, d) = match result {
+            SeatResult::Win => (1, 0, 0),
+            SeatResult::Loss => (0, 1, 0),
+            SeatResult::Draw => (0, 0, 1),
+        };
+        c.prepare_cached(
+            "INSERT INTO results (game, player_id, wins, losses, draws, rating)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(game, player_id) DO UPDATE SET
+               wins = wins + excluded.wins, losses = losses + excluded.losses,
+               draws = draws + excluded.draws, rating = excluded.rating",
+        )?
+        .execute(params![game, player.id, w, l, d, rating])?;
+    }
+    Ok(())
+}
