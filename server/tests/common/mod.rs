@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub url: String,
     pub db_dir: PathBuf,
+    config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -32,6 +33,14 @@ impl TestServer {
         let task = self.task.take().expect("not shut down twice");
         tokio::time::timeout(Duration::from_secs(15), task).await??
     }
+
+    /// Stops the hub gracefully and starts it again on the same database (on a new port).
+    pub async fn restart(mut self) -> TestServer {
+        let config = self.config.clone();
+        let db_dir = std::mem::take(&mut self.db_dir);
+        self.shutdown().await.expect("clean shutdown");
+        launch(config, db_dir).await
+    }
 }
 
 impl Drop for TestServer {
@@ -39,7 +48,9 @@ impl Drop for TestServer {
         if let Some(task) = &self.task {
             task.abort();
         }
-        let _ = std::fs::remove_dir_all(&self.db_dir);
+        if !self.db_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.db_dir);
+        }
     }
 }
 
@@ -59,17 +70,22 @@ pub async fn start_server_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = test_config();
     config.db_path = db_dir.join("gamehub.db");
     tweak(&mut config);
+    launch(config, db_dir).await
+}
+
+async fn launch(config: Config, db_dir: PathBuf) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(gamehub::run(listener, config, async {
+    let task = tokio::spawn(gamehub::run(listener, config.clone(), async {
         let _ = stopped.await;
     }));
     TestServer {
         url: format!("http://{addr}"),
         db_dir,
+        config,
         stop: Some(stop),
         task: Some(task),
     }
