@@ -110,7 +110,7 @@ pub struct Config {
     #[arg(long, env = "RECONNECT_GRACE_SECS", default_value_t = 60)]
     pub reconnect_grace_secs: u64,
 
-    /// Seconds a finished or abandoned room stays listed before it closes.
+    /// Seconds a finished room stays listed (and its players can read the end) before it closes.
     #[arg(long, env = "ROOM_LINGER_SECS", default_value_t = 300)]
     pub room_linger_secs: u64,
 

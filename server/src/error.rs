@@ -40,6 +40,9 @@ pub enum HubError {
         /// The limit.
         limit: usize,
     },
+    /// An HTTP request body over the API's limit.
+    #[error("the request body is over the limit of {0} bytes")]
+    BodyTooLarge(usize),
     /// `MAX_ROOMS` reached.
     #[error("this server already hosts its limit of {0} rooms; try again later")]
     Capacity(usize),
@@ -64,7 +67,9 @@ impl HubError {
             HubError::InvalidAction(_) => ErrorCode::InvalidAction,
             HubError::GameOver => ErrorCode::GameOver,
             HubError::RateLimited(_) => ErrorCode::RateLimited,
-            HubError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            HubError::PayloadTooLarge { .. } | HubError::BodyTooLarge(_) => {
+                ErrorCode::PayloadTooLarge
+            }
             HubError::Capacity(_) => ErrorCode::Capacity,
             HubError::Unavailable(_) => ErrorCode::Unavailable,
             HubError::Internal(_) => ErrorCode::Internal,

@@ -12,6 +12,7 @@ use socketioxide::{ParserConfig, SocketIo};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -97,14 +98,17 @@ pub async fn run(
     let addr = listener.local_addr()?;
     info!("listening on http://{addr}");
 
-    // Once `shutdown` fires: drain, then let axum stop accepting.
+    // Once `shutdown` fires: drain, then let axum stop accepting. The whole
+    // shutdown shares one deadline, counted from the signal.
     let stop_accepting = CancellationToken::new();
     let drained = stop_accepting.clone();
     let draining_hub = hub.clone();
     let draining_io = io.clone();
+    let (signalled_at, mut signal) = tokio::sync::watch::channel(None::<Instant>);
     tokio::spawn(async move {
         shutdown.await;
         info!("shutting down: draining");
+        let _ = signalled_at.send(Some(Instant::now())); // run() still holds the receiver
         draining_hub.start_draining();
         socket::announce_draining(&draining_io, drain_retry_ms).await;
         tokio::time::sleep(DRAIN_NOTICE).await;
@@ -113,25 +117,30 @@ pub async fn run(
         }
         drained.cancel();
     });
-
-    let serve =
-        axum::serve(listener, app).with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
-    let deadline = async {
-        stop_accepting.cancelled().await;
-        tokio::time::sleep(shutdown_timeout).await;
+    let deadline = async move {
+        match signal.wait_for(Option::is_some).await.map(|t| *t) {
+            Ok(Some(at)) => tokio::time::sleep_until(at + shutdown_timeout).await,
+            _ => std::future::pending().await,
+        }
     };
+    tokio::pin!(deadline);
+
+    let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.cancelled_owned());
     tokio::select! {
         result = serve => result.context("serving HTTP")?,
-        _ = deadline => warn!("connections still open after SHUTDOWN_TIMEOUT_SECS; closing them"),
+        _ = &mut deadline => warn!("connections still open at SHUTDOWN_TIMEOUT_SECS; closing them"),
     }
 
     stop_rooms.cancel();
     tasks.close();
-    if tokio::time::timeout(shutdown_timeout, tasks.wait())
-        .await
-        .is_err()
-    {
-        warn!("some rooms did not stop in time");
+    tokio::select! {
+        _ = tasks.wait() => {},
+        _ = &mut deadline => warn!("some rooms had not stopped at SHUTDOWN_TIMEOUT_SECS"),
+    }
+    // Every acknowledged move is already committed; this waits for anything still queued.
+    tokio::select! {
+        result = store.flush() => if let Err(e) = result { warn!(cause = %e, "could not flush the database") },
+        _ = &mut deadline => warn!("the database writer had not finished at SHUTDOWN_TIMEOUT_SECS"),
     }
     info!("stopped");
     Ok(())

@@ -15,12 +15,8 @@ use serde::Deserialize;
 const MAX_LEADERBOARD_LIMIT: u32 = 100;
 
 fn bad_json(e: JsonRejection) -> AppError {
-    let code_too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
-    if code_too_large {
-        return AppError(HubError::PayloadTooLarge {
-            size: 0,
-            limit: super::MAX_BODY_BYTES,
-        });
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError(HubError::BodyTooLarge(super::MAX_BODY_BYTES));
     }
     AppError(HubError::BadRequest(format!(
         "invalid JSON body: {}",

@@ -33,11 +33,20 @@ struct ConnectAuth {
 
 /// Why a connect was refused; clients see `connect_error` with this text.
 #[derive(Debug)]
-struct Unauthorized;
+enum Refused {
+    /// Missing, forged or expired token: `"unauthorized"`, as the contract says.
+    Unauthorized,
+    /// The server is shutting down: `"unavailable"`; reconnect (to another instance) later.
+    Draining,
+}
 
-impl std::fmt::Display for Unauthorized {
+impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(ErrorCode::Unauthorized.as_str())
+        let code = match self {
+            Refused::Unauthorized => ErrorCode::Unauthorized,
+            Refused::Draining => ErrorCode::Unavailable,
+        };
+        f.write_str(code.as_str())
     }
 }
 
@@ -47,14 +56,14 @@ pub fn register(io: &SocketIo, hub: Hub) {
     let authenticate = move |s: SocketRef, TryData(auth): TryData<ConnectAuth>| {
         let hub = auth_hub.clone();
         async move {
-            let token = auth.map_err(|_| Unauthorized)?.token;
+            if hub.is_draining() {
+                return Err(Refused::Draining);
+            }
+            let token = auth.map_err(|_| Refused::Unauthorized)?.token;
             let player = hub.tokens().verify(&token).map_err(|e| {
                 debug!(cause = %e, "connect refused");
-                Unauthorized
+                Refused::Unauthorized
             })?;
-            if hub.is_draining() {
-                return Err(Unauthorized);
-            }
             let c = hub.config();
             let session = Session::new(
                 Arc::new(player),
@@ -63,7 +72,7 @@ pub fn register(io: &SocketIo, hub: Hub) {
                 c.rate_limit_burst,
             );
             s.extensions.insert::<SessionRef>(Arc::new(session));
-            Ok::<(), Unauthorized>(())
+            Ok::<(), Refused>(())
         }
     };
     let connected = move |s: SocketRef| {

@@ -56,27 +56,57 @@ fn check<T: DeserializeOwned>(
     if size > limit {
         return Err(HubError::PayloadTooLarge { size, limit });
     }
-    let bare = has_no_argument(v);
     let TryData(data) =
-        TryData::<T>::from_message_parts(s, v, ack_id).unwrap_or_else(|e| match e {});
-    let data = match data {
-        Ok(data) => data,
+        TryData::<Object<T>>::from_message_parts(s, v, ack_id).unwrap_or_else(|e| match e {});
+    match data {
+        Ok(Object(data)) => Ok((session, data)),
         // `socket.emit("lobby:list", cb)`: no payload reads as `{}` where that is a valid request.
-        Err(_) if bare => serde_json::from_str("{}").map_err(|_| {
-            HubError::BadRequest("this event needs a payload object; see docs/protocol.md".into())
-        })?,
-        Err(e) => return Err(HubError::BadRequest(format!("malformed payload: {e}"))),
-    };
-    Ok((session, data))
+        Err(_) if has_no_argument(v) => serde_json::from_str("{}")
+            .map(|data| (session, data))
+            .map_err(|_| {
+                HubError::BadRequest(
+                    "this event needs a payload object; see docs/protocol.md".into(),
+                )
+            }),
+        Err(e) => Err(HubError::BadRequest(format!("malformed payload: {e}"))),
+    }
 }
 
-/// Whether a JSON-parser packet carries only its event name (`["lobby:list"]`).
+/// Whether a packet carries only its event name (`["lobby:list"]`), in either parser.
 fn has_no_argument(v: &Value) -> bool {
+    /// The part of a `socket.io-msgpack-parser` packet that holds the arguments.
+    #[derive(serde::Deserialize)]
+    struct MsgpackPacket {
+        data: Vec<serde::de::IgnoredAny>,
+    }
     match v {
         Value::Str(text, _) => {
             serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|a| a.len() == 1)
         }
-        Value::Bytes(_) => false,
+        Value::Bytes(bytes) => {
+            rmp_serde::from_slice::<MsgpackPacket>(bytes).is_ok_and(|p| p.data.len() == 1)
+        }
+    }
+}
+
+/// A payload that must be an object (a map): serde would otherwise also read
+/// a struct from an array, field by field, and `[roomId, action]` would pass.
+struct Object<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OnlyMaps<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for OnlyMaps<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a payload object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(OnlyMaps(std::marker::PhantomData))
+            .map(Object)
     }
 }
 

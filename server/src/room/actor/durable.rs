@@ -305,7 +305,6 @@ impl RoomActor {
     /// closes before its game ended as closed, so it is not recovered.
     pub(super) async fn close(&mut self) {
         tracing::debug!(room = %self.id, "room closed");
-        metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
         let shutting_down = self.env.shutdown.is_cancelled();
         if !shutting_down && !self.unsaved && self.status != RoomStatus::Finished {
             let write = vec![WriteOp::RoomStatus {

@@ -238,13 +238,29 @@ impl RoomActor {
                 Audience::Spectator
             }
             Role::Player => {
-                let seat = self.take_seat(&player, &socket).await?;
-                // A spectator that takes a seat stops being a spectator.
-                if let Some(pos) = self.spectators.iter().position(|(s, _)| s.id == socket.id) {
+                // A spectator taking a seat leaves the broadcast rooms first, so
+                // that it too gets exactly the events after its join's `seq`.
+                let was_spectator = self.spectators.iter().position(|(s, _)| s.id == socket.id);
+                if let Some(pos) = was_spectator {
                     self.spectators.swap_remove(pos);
-                    socket.leave(self.channels.audience(Audience::Spectator));
+                    socket.leave([
+                        self.channels.all.clone(),
+                        self.channels.audience(Audience::Spectator),
+                    ]);
                 }
-                Audience::Seat(seat)
+                match self.take_seat(&player, &socket).await {
+                    Ok(seat) => Audience::Seat(seat),
+                    Err(e) => {
+                        if was_spectator.is_some() {
+                            self.spectators.push((socket.clone(), player));
+                            socket.join([
+                                self.channels.all.clone(),
+                                self.channels.audience(Audience::Spectator),
+                            ]);
+                        }
+                        return Err(e);
+                    }
+                }
             }
         };
         // Join the broadcast rooms only now: the joiner gets exactly the events after `seq`.
@@ -484,8 +500,11 @@ impl RoomActor {
         if self.status == RoomStatus::Finished && self.close_at.is_none() {
             self.close_at = Some(Instant::now() + self.env.linger);
         }
-        if self.status == RoomStatus::Waiting && self.seats.iter().all(Option::is_none) {
-            // Nobody holds a seat and nobody can start the game: close now.
+        if self.status == RoomStatus::Waiting
+            && self.seats.iter().all(Option::is_none)
+            && self.spectators.is_empty()
+        {
+            // Nobody holds a seat and nobody watches: close now.
             self.close_at = Some(Instant::now());
         }
         if std::mem::take(&mut self.dirty) {
@@ -553,6 +572,13 @@ impl RoomActor {
             created_at: self.created_at,
             node: Some(self.env.node_id.clone()),
         }
+    }
+}
+
+impl Drop for RoomActor {
+    /// Runs however the room ends, a panic included, so the gauge stays true.
+    fn drop(&mut self) {
+        metrics::gauge!("gamehub_rooms", "game" => self.game_name.clone(), "status" => self.status.as_str()).decrement(1);
     }
 }
 
