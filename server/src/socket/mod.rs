@@ -72,17 +72,18 @@ pub fn register(io: &SocketIo, hub: Hub) {
                 c.rate_limit_burst,
             );
             s.extensions.insert::<SessionRef>(Arc::new(session));
+            // socketioxide sends CONNECT before it runs the connect handler in a
+            // task of its own, so an event sent right after `connect` could find
+            // no handler yet. The middleware runs before CONNECT: register here.
+            install_handlers(&s, &hub);
             Ok::<(), Refused>(())
         }
     };
-    let connected = move |s: SocketRef| {
-        let hub = hub.clone();
-        async move { on_connect(s, hub) }
-    };
-    io.ns("/", connected.with(authenticate));
+    io.ns("/", (async || {}).with(authenticate));
 }
 
-fn on_connect(s: SocketRef, hub: Hub) {
+/// Every event handler of an authenticated socket, and its disconnect handler.
+fn install_handlers(s: &SocketRef, hub: &Hub) {
     metrics::gauge!("gamehub_connected_sockets").increment(1);
     macro_rules! on {
         ($event:expr, $handler:ident) => {{
