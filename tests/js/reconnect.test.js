@@ -1,7 +1,10 @@
 // Reconnecting: the same seat back, a second tab, and exactly the missed events.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ack, closeAll, connect, nextEvent, sleep, startServer } from "./helpers/server.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ack, closeAll, connect, nextEvent, randomSecret, sleep, startServer } from "./helpers/server.js";
 import {
   assertContiguous,
   assertOk,
@@ -180,5 +183,54 @@ describe("reconnecting", () => {
     assert.deepEqual((await syncEvents(tab3, roomId, 8)).map((e) => e.event), [ev.reconnected(0)]);
     assertRoomInfo(j3.room, { players: [seated(a.player, 0), seated(b.player, 1)] });
     closeAll(tab3, b.socket);
+  });
+});
+
+describe("reconnecting across a server restart", () => {
+  test("room:sync replays exactly what a player missed while the server was down and after", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gamehub-e2e-"));
+    const env = { DB_PATH: join(dir, "gamehub.db"), SECRET_KEY: randomSecret(), RECONNECT_GRACE_SECS: "30" };
+    let first;
+    let second;
+    let sockets = [];
+    try {
+      first = await startServer(env);
+      const { a, b, roomId } = await startGame(first.url);
+      sockets = [a.socket, b.socket];
+      assert.equal(assertOk(await place(a.socket, roomId, 4)).seq, 4);
+      assert.equal(assertOk(await place(b.socket, roomId, 0)).seq, 5);
+      const lastSeenByB = 5;
+      await first.kill(); // kill -9: nobody is told anything
+      closeAll(...sockets);
+
+      second = await startServer(env);
+      const a2 = await connect(second.url, a.token);
+      sockets = [a2];
+      const aBack = await joinRoom(a2, roomId);
+      assert.equal(aBack.seat, 0);
+      assert.equal(assertOk(await place(a2, roomId, 8)).seq, 7, "play goes on before bob is back");
+
+      const b2 = await connect(second.url, b.token);
+      sockets.push(b2);
+      const bBack = await joinRoom(b2, roomId);
+      assert.equal(bBack.seat, 1, "bob gets his seat back");
+      assert.deepEqual(bBack.state.board, board({ 4: 0, 0: 1, 8: 0 }));
+      const missed = await syncEvents(b2, roomId, lastSeenByB);
+      assert.deepEqual(
+        missed,
+        [
+          { roomId, seq: 6, event: ev.reconnected(0) },
+          { roomId, seq: 7, event: { type: "placed", seat: 0, cell: 8 } },
+          { roomId, seq: 8, event: ev.reconnected(1) },
+        ],
+        "exactly the missed events, in order, no gap, no duplicate",
+      );
+      assert.equal(bBack.seq, 8);
+    } finally {
+      closeAll(...sockets);
+      await first?.kill();
+      await second?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
