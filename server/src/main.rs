@@ -1,8 +1,11 @@
-//! The `gamehub` binary: parse the command line, bind, and hand over to [`gamehub::run`].
+//! The `gamehub` binary: parse the command line, then serve (handing over to
+//! [`gamehub::run`]), or back up or restore the database.
 
 use clap::{Parser, Subcommand};
 use gamehub::Config;
+use gamehub::store::backup::{self, BackupError, Report};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A real-time multiplayer game server.
@@ -19,19 +22,71 @@ struct Cli {
 enum Command {
     /// Serve the hub (the default).
     Serve,
+    /// Copy the database at DB_PATH to FILE, also while a server runs on it, and check the copy.
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+        /// Overwrite FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the database at DB_PATH with the backup FILE; the server must be stopped.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+    },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = cli.config;
-    gamehub::telemetry::init_logs(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
+        Command::Serve => serve(config),
+        Command::Backup { file, force } => {
+            let db = &config.db_path;
+            finish(
+                "backup",
+                backup::backup(db, &file, force),
+                format!("backed up {} to {}", db.display(), file.display()),
+            )
+        }
+        Command::Restore { file } => {
+            let db = &config.db_path;
+            finish(
+                "restore",
+                backup::restore(db, &file),
+                format!("restored {} from {}", db.display(), file.display()),
+            )
+        }
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+/// Prints what a backup or restore did (stdout) or why it did not (stderr).
+fn finish(command: &str, result: Result<Report, BackupError>, done: String) -> ExitCode {
+    match result {
+        Ok(report) => {
+            println!("{done}\n{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gamehub {command} failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    gamehub::telemetry::init_logs(config.log_format);
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
     if let Err(e) = config.validate() {
         tracing::error!("{e}");
         return ExitCode::FAILURE;

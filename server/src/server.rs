@@ -5,6 +5,7 @@ use crate::config::{Config, ParserKind};
 use crate::hub::Hub;
 use crate::room::Rooms;
 use crate::store::Store;
+use crate::store::backup::{BackupError, DbLock};
 use crate::{http, socket, telemetry};
 use anyhow::Context;
 use axum::http::HeaderValue;
@@ -28,7 +29,9 @@ const DRAIN_NOTICE: Duration = Duration::from_millis(300);
 
 /// Serves the hub on `listener` until `shutdown` resolves, then drains:
 /// not ready, `server:draining` to every socket, stop accepting, stop rooms,
-/// all within `SHUTDOWN_TIMEOUT_SECS`.
+/// all within `SHUTDOWN_TIMEOUT_SECS`. Holds the lock file `<DB_PATH>.lock`
+/// until it returns, so that a second server and `gamehub restore` keep off
+/// the database.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -37,6 +40,15 @@ pub async fn run(
     config.validate()?;
     info!(config = %config.describe(), "starting gamehub {}", env!("CARGO_PKG_VERSION"));
 
+    let _db_lock = DbLock::acquire(&config.db_path).or_else(|e| match e {
+        BackupError::Locked { .. } => Err(anyhow::Error::new(e)),
+        e => Err(e).with_context(|| {
+            format!(
+                "cannot open the database at DB_PATH={}",
+                config.db_path.display()
+            )
+        }),
+    })?;
     let store = Store::open(&config.store_options()).with_context(|| {
         format!(
             "cannot open the database at DB_PATH={}",

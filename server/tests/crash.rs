@@ -251,7 +251,10 @@ async fn acknowledged_moves_survive_kill_9_at_random_moments() {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("gamehub-crash-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    println!("crash test database and server logs: {} (removed when the test passes)", dir.display());
+    println!(
+        "crash test database and server logs: {} (removed when the test passes)",
+        dir.display()
+    );
     let db = dir.join("gamehub.db");
 
     let first = Server::start(&db);
@@ -326,4 +329,3 @@ async fn acknowledged_moves_survive_kill_9_at_random_moments() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
-

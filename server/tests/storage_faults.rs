@@ -24,16 +24,22 @@ async fn start_error(db: &Path) -> String {
     let mut config = test_config();
     config.db_path = db.to_path_buf();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(10), gamehub::run(listener, config, std::future::pending()))
-        .await
-        .expect("run returns instead of serving");
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        gamehub::run(listener, config, std::future::pending()),
+    )
+    .await
+    .expect("run returns instead of serving");
     format!("{:#}", result.expect_err("the server must refuse to start"))
 }
 
 #[tokio::test]
 async fn refuses_to_start_where_the_database_cannot_be_created() {
     let err = start_error(Path::new("/proc/gamehub-no-such-dir/gamehub.db")).await;
-    assert!(err.contains("DB_PATH") && err.contains("/proc/gamehub-no-such-dir/gamehub.db"), "{err}");
+    assert!(
+        err.contains("DB_PATH") && err.contains("/proc/gamehub-no-such-dir/gamehub.db"),
+        "{err}"
+    );
     assert!(err.contains("No such file or directory"), "{err}");
 }
 
@@ -41,15 +47,14 @@ async fn refuses_to_start_where_the_database_cannot_be_created() {
 async fn refuses_to_start_on_a_read_only_database() {
     let dir = temp_dir("ro");
     let db = dir.join("gamehub.db");
-    drop(gamehub::store::Store::open(&gamehub::store::StoreOptions::new(&db)).unwrap());
+    // An existing database, closed again at once (no connection or WAL lingers).
+    rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
     // Root ignores file modes; the immutable attribute stops root too.
-    if !Command::new("chattr").arg("+i").arg(&db).status().is_ok_and(|s| s.success()) {
+    let Some(_immutable) = Immutable::set(&db) else {
         println!("SKIPPED: chattr +i is not available on this filesystem");
         return;
-    }
+    };
     let err = start_error(&db).await;
-    let _ = Command::new("chattr").arg("-i").arg(&db).status();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(err.contains(&format!("DB_PATH={}", db.display())), "{err}");
     assert!(err.contains("readonly"), "{err}");
 }
@@ -67,8 +72,14 @@ async fn refuses_to_start_on_a_full_disk() {
     let err = start_error(&db).await;
     drop(disk);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(err.contains("DB_PATH") && err.contains(&db.display().to_string()), "{err}");
-    assert!(err.contains("No space left on device") || err.contains("full"), "{err}");
+    assert!(
+        err.contains("DB_PATH") && err.contains(&db.display().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains("No space left on device") || err.contains("full"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -86,12 +97,36 @@ async fn a_database_over_its_size_limit_refuses_to_start() {
     assert!(err.contains("DB_PATH=") && err.contains("full"), "{err}");
 }
 
+/// `chattr +i` on a file, undone on drop (even when the test fails).
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Option<Immutable> {
+        let ok = Command::new("chattr").arg("+i").arg(path).status();
+        ok.is_ok_and(|s| s.success()).then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Grows the database at `path` by about `bytes` from a connection of its own.
 fn fill(path: &Path, bytes: usize) {
     let c = rusqlite::Connection::open(path).unwrap();
     c.busy_timeout(Duration::from_secs(5)).unwrap();
-    c.execute_batch("CREATE TABLE IF NOT EXISTS filler (b BLOB)").unwrap();
-    c.execute("INSERT INTO filler (b) VALUES (zeroblob(?1))", [bytes as i64]).unwrap();
+    c.execute_batch("CREATE TABLE IF NOT EXISTS filler (b BLOB)")
+        .unwrap();
+    c.execute(
+        "INSERT INTO filler (b) VALUES (zeroblob(?1))",
+        [bytes as i64],
+    )
+    .unwrap();
 }
 
 /// A small tmpfs at `dir`, unmounted on drop; `None` where mounting is not allowed.
@@ -99,14 +134,22 @@ struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status();
-        ok.is_ok_and(|s| s.success()).then(|| Tmpfs(dir.to_path_buf()))
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status();
+        ok.is_ok_and(|s| s.success())
+            .then(|| Tmpfs(dir.to_path_buf()))
     }
 
     /// Writes zeros to a file until the disk is full.
     fn fill_up(&self) -> PathBuf {
         let filler = self.0.join("filler");
-        let _ = Command::new("dd").arg("if=/dev/zero").arg(format!("of={}", filler.display())).arg("bs=4k").output();
+        let _ = Command::new("dd")
+            .arg("if=/dev/zero")
+            .arg(format!("of={}", filler.display()))
+            .arg("bs=4k")
+            .output();
         filler
     }
 }
@@ -136,7 +179,9 @@ async fn a_failing_commit_answers_internal_flips_readiness_and_stores_nothing() 
     let room = alice.create().await.room.id;
     let _: Joined = bob.ok("room:join", &json!({"roomId": room})).await;
     alice.place(&room, 4).await.into_result().unwrap();
-    let before: Synced = alice.ok("room:sync", &json!({"roomId": room, "sinceSeq": 0})).await;
+    let before: Synced = alice
+        .ok("room:sync", &json!({"roomId": room, "sinceSeq": 0}))
+        .await;
 
     // The disk fills up under the running server.
     let filler = disk.fill_up();
@@ -146,8 +191,16 @@ async fn a_failing_commit_answers_internal_flips_readiness_and_stores_nothing() 
     }
     let (status, body) = ready_status(&server.url).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["checks"]["storage"].as_str().unwrap().starts_with("failing"), "{body}");
-    let after: Synced = alice.ok("room:sync", &json!({"roomId": room, "sinceSeq": 0})).await;
+    assert!(
+        body["checks"]["storage"]
+            .as_str()
+            .unwrap()
+            .starts_with("failing"),
+        "{body}"
+    );
+    let after: Synced = alice
+        .ok("room:sync", &json!({"roomId": room, "sinceSeq": 0}))
+        .await;
     assert_eq!(before, after, "nothing of the refused move is seen");
     assert!(alice.client.is_connected() && bob.client.is_connected());
 
@@ -155,7 +208,10 @@ async fn a_failing_commit_answers_internal_flips_readiness_and_stores_nothing() 
     std::fs::remove_file(filler).unwrap();
     let (status, body) = ready_status(&server.url).await;
     assert_eq!(status, 200, "{body}");
-    bob.place(&room, 0).await.into_result().expect("the move goes through once there is room");
+    bob.place(&room, 0)
+        .await
+        .into_result()
+        .expect("the move goes through once there is room");
     server.shutdown().await.unwrap();
     drop(disk);
     let _ = std::fs::remove_dir_all(&dir);

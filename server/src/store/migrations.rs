@@ -3,9 +3,19 @@
 
 use rusqlite_migration::{M, Migrations};
 
-/// Every schema step, oldest first.
+/// The migrations to bring a database up to [`latest_version`].
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
+    Migrations::from_slice(STEPS)
+}
+
+/// The schema version this binary migrates to (SQLite's `user_version` after
+/// [`migrations`]). A database with a higher one was written by a newer gamehub.
+pub fn latest_version() -> u32 {
+    STEPS.len() as u32
+}
+
+/// Every schema step, oldest first; step `n` (from 1) sets `user_version` to `n`.
+const STEPS: &[M<'static>] = &[
         // 1: settings, players and results.
         M::up(
             "CREATE TABLE settings (
@@ -50,13 +60,22 @@ pub fn migrations() -> Migrations<'static> {
              );
              CREATE TABLE health_probe (filler BLOB);",
         ),
-    ])
-}
+];
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn latest_version_is_what_a_migrated_database_records() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::migrations().to_latest(&mut conn).unwrap();
+        let version: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::latest_version());
     }
 }

@@ -11,12 +11,17 @@
 //! keeps every committed write through a crash or `kill -9` of the process;
 //! `DB_SYNC=full` also keeps it through a power loss or kernel crash, at the
 //! cost of an fsync per batch.
+//!
+//! [`backup`] copies the database while a server runs and restores a copy
+//! while none does; a serving process holds [`backup::DbLock`] to say so.
 
+pub mod backup;
 mod migrations;
 mod rating;
 mod records;
 mod writer;
 
+pub use migrations::latest_version;
 pub use rating::START_RATING;
 pub use records::{Input, JournalEntry, RoomSnapshot, StoredEvent, StoredRoom, decode, encode};
 pub use writer::WriteOp;

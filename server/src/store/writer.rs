@@ -88,8 +88,17 @@ pub(super) fn run(
         }
         let started = Instant::now();
         let size = batch.len();
-        let ok = commit(&mut conn, &mut batch);
+        let outcome = commit(&mut conn, &batch);
+        // Health is known before anyone hears back, so a caller that checks
+        // readiness right after a failed write sees the failure.
+        let ok = match &outcome {
+            Ok(outcomes) => outcomes
+                .iter()
+                .all(|o| o.as_ref().map_or_else(|e| !is_storage_fault(e), |_| true)),
+            Err(_) => false,
+        };
         healthy.store(ok, Ordering::Release);
+        answer(&mut batch, outcome);
         metrics::histogram!("gamehub_store_batch_size").record(size as f64);
         metrics::histogram!("gamehub_store_commit_seconds").record(started.elapsed().as_secs_f64());
         if !ok {
@@ -98,28 +107,23 @@ pub(super) fn run(
     }
 }
 
-/// Commits `batch` in one transaction and answers every writer. False when
-/// the commit failed or a write hit a storage fault (disk full, I/O error,
-/// read-only file): then the database is not healthy until a probe succeeds.
-fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
-    let mut tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => {
-            fail_all(batch, &e);
-            return false;
-        }
-    };
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut healthy = true;
-    for write in batch.iter() {
-        let outcome = apply_alone(&mut tx, &write.ops);
-        if let Err(e) = &outcome {
-            healthy &= !is_storage_fault(e);
-        }
-        outcomes.push(outcome);
-    }
-    match tx.commit() {
-        Ok(()) => {
+/// Commits `batch` in one transaction: each write in a savepoint of its own,
+/// so one refused write leaves the others. `Err` when the transaction itself
+/// failed, and with it every write of the batch.
+fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<Vec<rusqlite::Result<()>>> {
+    let mut tx = conn.transaction()?;
+    let outcomes = batch
+        .iter()
+        .map(|write| apply_alone(&mut tx, &write.ops))
+        .collect();
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// Tells every writer of the batch how its write went.
+fn answer(batch: &mut Vec<Write>, outcome: rusqlite::Result<Vec<rusqlite::Result<()>>>) {
+    match outcome {
+        Ok(outcomes) => {
             for (write, outcome) in batch.drain(..).zip(outcomes) {
                 let outcome = outcome.map_err(|e| {
                     warn!(cause = %e, "a write was refused and rolled back");
@@ -127,19 +131,13 @@ fn commit(conn: &mut Connection, batch: &mut Vec<Write>) -> bool {
                 });
                 let _ = write.done.send(outcome); // the writer went away: nothing to tell
             }
-            healthy
         }
         Err(e) => {
-            fail_all(batch, &e);
-            false
+            error!(cause = %e, writes = batch.len(), "commit failed; nothing in this batch was stored");
+            for write in batch.drain(..) {
+                let _ = write.done.send(Err(StoreError::Write(e.to_string()))); // the writer went away
+            }
         }
-    }
-}
-
-fn fail_all(batch: &mut Vec<Write>, e: &rusqlite::Error) {
-    error!(cause = %e, writes = batch.len(), "commit failed; nothing in this batch was stored");
-    for write in batch.drain(..) {
-        let _ = write.done.send(Err(StoreError::Write(e.to_string()))); // the writer went away
     }
 }
 
