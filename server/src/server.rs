@@ -4,13 +4,17 @@ use crate::auth::Tokens;
 use crate::config::{Config, ParserKind};
 use crate::hub::Hub;
 use crate::room::Rooms;
+use crate::room::{Fanout, IoFanout};
 use crate::store::Store;
 use crate::store::backup::{BackupError, DbLock};
 use crate::{http, socket, telemetry};
 use anyhow::Context;
 use axum::http::HeaderValue;
-use socketioxide::{ParserConfig, SocketIo};
+use socketioxide::adapter::Adapter;
+use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -76,13 +80,65 @@ pub async fn run(
         ParserKind::Json => builder.with_parser(ParserConfig::common()),
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
     };
+    let parts = Parts {
+        listener,
+        config,
+        store,
+        tokens,
+        metrics,
+    };
+    let register = |io: &SocketIo, hub: Hub| {
+        socket::register(io, hub);
+        std::future::ready(Ok(()))
+    };
+    serve(
+        parts,
+        builder,
+        Arc::new(AtomicBool::new(true)),
+        register,
+        shutdown,
+    )
+    .await
+}
+
+/// Everything `run` prepared that does not depend on the socket.io adapter.
+struct Parts {
+    listener: TcpListener,
+    config: Config,
+    store: Store,
+    tokens: Tokens,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// Serves with the socket.io adapter of `builder` (local, or a cluster's).
+/// `register` installs the socket handlers (and, for a cluster, subscribes).
+async fn serve<A, R, F>(
+    parts: Parts,
+    builder: SocketIoBuilder<A>,
+    cluster_up: Arc<AtomicBool>,
+    register: R,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()>
+where
+    A: Adapter,
+    R: FnOnce(&SocketIo<A>, Hub) -> F,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let Parts {
+        listener,
+        config,
+        store,
+        tokens,
+        metrics,
+    } = parts;
     let (io_layer, io) = builder.build_layer();
+    let fanout: Arc<dyn Fanout> = Arc::new(IoFanout::new(io.clone(), cluster_up));
 
     let stop_rooms = CancellationToken::new();
     let tasks = TaskTracker::new();
     let rooms = Rooms::new(
         &config,
-        io.clone(),
+        fanout,
         store.clone(),
         stop_rooms.clone(),
         tasks.clone(),
@@ -101,7 +157,7 @@ pub async fn run(
         );
     }
     let hub = Hub::new(config, rooms, store.clone(), tokens);
-    socket::register(&io, hub.clone());
+    register(&io, hub.clone()).await?;
 
     let app = http::router(hub.clone(), metrics)
         .layer(io_layer)
@@ -120,11 +176,12 @@ pub async fn run(
     tokio::spawn(async move {
         shutdown.await;
         info!("shutting down: draining");
-        let _ = signalled_at.send(Some(Instant::now())); // run() still holds the receiver
+        let _ = signalled_at.send(Some(Instant::now())); // serve() still holds the receiver
         draining_hub.start_draining();
         socket::announce_draining(&draining_io, drain_retry_ms).await;
         tokio::time::sleep(DRAIN_NOTICE).await;
-        if let Err(e) = draining_io.disconnect().await {
+        // Only this instance's sockets: the others keep serving.
+        if let Err(e) = draining_io.local().disconnect().await {
             warn!(cause = %e, "could not close every socket");
         }
         drained.cancel();

@@ -48,7 +48,10 @@ async fn refuses_to_start_on_a_read_only_database() {
     let dir = temp_dir("ro");
     let db = dir.join("gamehub.db");
     // An existing database, closed again at once (no connection or WAL lingers).
-    rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
     // Root ignores file modes; the immutable attribute stops root too.
     let Some(_immutable) = Immutable::set(&db) else {
         println!("SKIPPED: chattr +i is not available on this filesystem");
@@ -103,7 +106,8 @@ struct Immutable(PathBuf);
 impl Immutable {
     fn set(path: &Path) -> Option<Immutable> {
         let ok = Command::new("chattr").arg("+i").arg(path).status();
-        ok.is_ok_and(|s| s.success()).then(|| Immutable(path.to_path_buf()))
+        ok.is_ok_and(|s| s.success())
+            .then(|| Immutable(path.to_path_buf()))
     }
 }
 

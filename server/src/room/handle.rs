@@ -1,13 +1,11 @@
 //! [`RoomHandle`]: the one way into a room. Each request travels through the
 //! room's bounded mailbox and, when it needs an answer, carries a oneshot.
 
-use super::RoomId;
-use crate::auth::Player;
+use super::{Member, RoomId};
 use crate::error::HubError;
 use protocol::events::{Joined, Synced};
 use protocol::{Role, RoomInfo};
 use serde_json::Value;
-use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,8 +16,7 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, HubError>>;
 /// What a room actor can be asked.
 pub(super) enum RoomMsg {
     Join {
-        player: Player,
-        socket: SocketRef,
+        member: Member,
         role: Role,
         reply: Reply<Joined>,
     },
@@ -41,6 +38,10 @@ pub(super) enum RoomMsg {
         sid: Sid,
         since_seq: u64,
         reply: Reply<Synced>,
+    },
+    /// Every socket of a dead instance is gone (no answer).
+    NodeGone {
+        node: Arc<str>,
     },
     /// A member socket disconnected (no answer).
     SocketGone {
@@ -82,16 +83,10 @@ impl RoomHandle {
         self.info.borrow().clone()
     }
 
-    /// Joins `socket` (of `player`) as a player or spectator.
-    pub async fn join(
-        &self,
-        player: Player,
-        socket: SocketRef,
-        role: Role,
-    ) -> Result<Joined, HubError> {
+    /// Joins `member` as a player or spectator.
+    pub async fn join(&self, member: Member, role: Role) -> Result<Joined, HubError> {
         self.request(|reply| RoomMsg::Join {
-            player,
-            socket,
+            member,
             role,
             reply,
         })
@@ -128,14 +123,23 @@ impl RoomHandle {
     /// Tells the room a member socket is gone. This must not be lost, so when
     /// the mailbox is full it waits for room in a task of its own.
     pub fn socket_gone(&self, sid: Sid) {
-        if let Err(mpsc::error::TrySendError::Full(msg)) =
-            self.tx.try_send(RoomMsg::SocketGone { sid })
-        {
+        self.tell(RoomMsg::SocketGone { sid });
+    }
+
+    /// Sends a message that must not be lost: when the mailbox is full it
+    /// waits for room in a task of its own.
+    fn tell(&self, msg: RoomMsg) {
+        if let Err(mpsc::error::TrySendError::Full(msg)) = self.tx.try_send(msg) {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(msg).await; // the room closed meanwhile: nothing to tell
             });
         }
+    }
+
+    /// Tells the room every socket of instance `node` is gone.
+    pub fn node_gone(&self, node: Arc<str>) {
+        self.tell(RoomMsg::NodeGone { node });
     }
 
     async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> RoomMsg) -> Result<T, HubError> {

@@ -2,14 +2,29 @@
 //! is the only way in; the [`Rooms`] registry maps ids to handles.
 
 mod actor;
+mod call;
+pub mod fanout;
 mod handle;
 mod registry;
 
+pub use call::{RoomAnswer, RoomCall, unexpected};
+pub use fanout::{Fanout, IoFanout, personal_room};
 pub use handle::RoomHandle;
 pub use registry::Rooms;
 
 use crate::game::Audience;
 use std::sync::Arc;
+
+/// A socket in a room, wherever it is connected.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The socket's id.
+    pub sid: socketioxide::socket::Sid,
+    /// The `NODE_ID` of the instance the socket is connected to.
+    pub node: Arc<str>,
+    /// The player behind the socket.
+    pub player: crate::auth::Player,
+}
 
 /// A room id: short, random, cheap to clone.
 pub type RoomId = Arc<str>;

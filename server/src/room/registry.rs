@@ -2,8 +2,8 @@
 
 use super::actor::{RoomActor, RoomEnv};
 use super::handle::RoomHandle;
+use super::{Fanout, Member};
 use super::{RoomId, new_room_id};
-use crate::auth::Player;
 use crate::config::Config;
 use crate::error::HubError;
 use crate::game;
@@ -11,8 +11,6 @@ use crate::store::Store;
 use dashmap::DashMap;
 use protocol::events::{Joined, RoomCreate};
 use protocol::{Role, RoomInfo};
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
@@ -37,16 +35,16 @@ struct Inner {
 }
 
 impl Rooms {
-    /// An empty registry whose rooms broadcast through `io`.
+    /// An empty registry whose rooms broadcast through `fanout`.
     pub fn new(
         config: &Config,
-        io: SocketIo,
+        fanout: Arc<dyn Fanout>,
         store: Store,
         shutdown: CancellationToken,
         tasks: TaskTracker,
     ) -> Self {
         let env = RoomEnv {
-            io,
+            fanout,
             store,
             node_id: config.node_id.clone(),
             grace: config.reconnect_grace(),
@@ -109,12 +107,7 @@ impl Rooms {
     }
 
     /// Opens a room of `req.game` and seats its creator in seat 0.
-    pub async fn create(
-        &self,
-        req: RoomCreate,
-        player: Player,
-        socket: SocketRef,
-    ) -> Result<Joined, HubError> {
+    pub async fn create(&self, req: RoomCreate, member: Member) -> Result<Joined, HubError> {
         let game = game::create(&req.game, req.options.as_ref())?;
         self.reserve()?;
         let id = new_room_id();
@@ -124,7 +117,7 @@ impl Rooms {
         let handle = RoomHandle::new(id.clone(), handle_game, tx, info);
         self.inner.map.insert(id.clone(), handle.clone());
         self.spawn(id, actor, rx);
-        handle.join(player, socket, Role::Player).await
+        handle.join(member, Role::Player).await
     }
 
     /// Reopens this node's unfinished rooms from the database, each with its

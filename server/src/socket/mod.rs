@@ -7,17 +7,20 @@ pub use session::{Session, SessionRef};
 
 use crate::error::HubError;
 use crate::hub::Hub;
+use crate::room::{Member, RoomAnswer, RoomCall, personal_room, unexpected};
 use protocol::event_names as ev;
 use protocol::events::{
-    ActionDone, LobbyList, RoomAction, RoomChat, RoomCreate, RoomJoin, RoomLeave, RoomList,
-    RoomSync,
+    ActionDone, Joined, LobbyList, RoomAction, RoomChat, RoomCreate, RoomJoin, RoomLeave, RoomList,
+    RoomSync, Synced,
 };
 use protocol::{Empty, ErrorCode};
 use request::{Req, respond};
 use serde::Deserialize;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide_core::adapter::DefinedAdapter;
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, warn};
@@ -50,11 +53,11 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// Registers the `/` namespace and every event handler on `io`.
-pub fn register(io: &SocketIo, hub: Hub) {
-    let auth_hub = hub.clone();
-    let authenticate = move |s: SocketRef, TryData(auth): TryData<ConnectAuth>| {
-        let hub = auth_hub.clone();
+/// Registers the `/` namespace and every event handler on `io`. With a
+/// cluster adapter the answer is a future that subscribes to the cluster.
+pub fn register<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, hub: Hub) -> A::InitRes {
+    let authenticate = move |s: SocketRef<A>, TryData(auth): TryData<ConnectAuth>| {
+        let hub = hub.clone();
         async move {
             if hub.is_draining() {
                 return Err(Refused::Draining);
@@ -72,23 +75,34 @@ pub fn register(io: &SocketIo, hub: Hub) {
                 c.rate_limit_burst,
             );
             s.extensions.insert::<SessionRef>(Arc::new(session));
+            // Rooms on any instance address this socket through its own room.
+            s.join(personal_room(s.id));
             // socketioxide sends CONNECT before it runs the connect handler in a
             // task of its own, so an event sent right after `connect` could find
             // no handler yet. The middleware runs before CONNECT: register here.
             install_handlers(&s, &hub);
+            metrics::gauge!("gamehub_connected_sockets").increment(1);
             Ok::<(), Refused>(())
         }
     };
-    io.ns("/", (async || {}).with(authenticate));
+    io.ns("/", (async || {}).with(authenticate))
+}
+
+/// This socket as a room member.
+fn member<A: Adapter>(hub: &Hub, s: &SocketRef<A>, session: &SessionRef) -> Member {
+    Member {
+        sid: s.id,
+        node: hub.node().clone(),
+        player: session.player.clone(),
+    }
 }
 
 /// Every event handler of an authenticated socket, and its disconnect handler.
-fn install_handlers(s: &SocketRef, hub: &Hub) {
-    metrics::gauge!("gamehub_connected_sockets").increment(1);
+fn install_handlers<A: Adapter>(s: &SocketRef<A>, hub: &Hub) {
     macro_rules! on {
         ($event:expr, $handler:ident) => {{
             let hub = hub.clone();
-            s.on($event, move |s: SocketRef, req, ack: AckSender| {
+            s.on($event, move |s: SocketRef<A>, req, ack: AckSender<A>| {
                 let hub = hub.clone();
                 async move {
                     let started = Instant::now();
@@ -106,145 +120,159 @@ fn install_handlers(s: &SocketRef, hub: &Hub) {
     on!(ev::ROOM_SYNC, room_sync);
     {
         let hub = hub.clone();
-        s.on(ev::ROOM_ACTION, move |s: SocketRef, req: Req<RoomAction>, ack: AckSender| {
+        s.on(ev::ROOM_ACTION, move |s: SocketRef<A>, req: Req<RoomAction>, ack: AckSender<A>| {
             let hub = hub.clone();
             async move {
                 let started = Instant::now();
                 let (game, result) = room_action(&hub, &s, req).await;
                 let code = result.as_ref().err().map_or("ok", |e| e.code().as_str());
                 metrics::counter!("gamehub_actions_total", "game" => game.clone(), "code" => code).increment(1);
-                metrics::histogram!("gamehub_action_duration_seconds", "game" => game).record(started.elapsed().as_secs_f64());
+                metrics::histogram!("gamehub_action_duration_seconds", "game" => game)
+                    .record(started.elapsed().as_secs_f64());
                 respond(ack, ev::ROOM_ACTION, started, result);
             }
         });
     }
-    let rooms = hub.rooms().clone();
-    s.on_disconnect(move |s: SocketRef| async move {
+    let hub = hub.clone();
+    s.on_disconnect(move |s: SocketRef<A>| async move {
         metrics::gauge!("gamehub_connected_sockets").decrement(1);
-        if let Some(session) = s.extensions.get::<SessionRef>() {
-            for room in session.take_rooms() {
-                if let Some(handle) = rooms.find(&room) {
-                    handle.socket_gone(s.id);
-                }
-            }
+        let Some(session) = s.extensions.get::<SessionRef>() else {
+            return;
+        };
+        for room in session.take_rooms() {
+            let _ = hub
+                .call_room(&room, member(&hub, &s, &session), RoomCall::SocketGone)
+                .await;
         }
     });
 }
 
-async fn lobby_list(
+async fn lobby_list<A: Adapter>(
     hub: &Hub,
-    _s: &SocketRef,
+    _s: &SocketRef<A>,
     Req(req): Req<LobbyList>,
 ) -> Result<RoomList, HubError> {
     let (_, req) = req?;
     Ok(RoomList {
-        rooms: hub.rooms().list(req.game.as_deref()),
+        rooms: hub.list_rooms(req.game.as_deref()).await,
     })
 }
 
-async fn room_create(
+async fn room_create<A: Adapter>(
     hub: &Hub,
-    s: &SocketRef,
+    s: &SocketRef<A>,
     Req(req): Req<RoomCreate>,
-) -> Result<protocol::events::Joined, HubError> {
+) -> Result<Joined, HubError> {
     let (session, req) = req?;
     if hub.is_draining() {
         return Err(HubError::Unavailable(
             "this server is shutting down; reconnect and retry".into(),
         ));
     }
-    let joined = hub
-        .rooms()
-        .create(req, session.player.clone(), s.clone())
-        .await?;
+    let joined = hub.rooms().create(req, member(hub, s, &session)).await?;
     session.joined(joined.room.id.as_str().into());
     Ok(joined)
 }
 
-async fn room_join(
+async fn room_join<A: Adapter>(
     hub: &Hub,
-    s: &SocketRef,
+    s: &SocketRef<A>,
     Req(req): Req<RoomJoin>,
-) -> Result<protocol::events::Joined, HubError> {
+) -> Result<Joined, HubError> {
     let (session, req) = req?;
-    let room = hub.rooms().get(&req.room_id)?;
-    let joined = room
-        .join(session.player.clone(), s.clone(), req.role)
-        .await?;
-    session.joined(room.id().clone());
-    Ok(joined)
+    let call = RoomCall::Join { role: req.role };
+    match hub
+        .call_room(&req.room_id, member(hub, s, &session), call)
+        .await?
+    {
+        RoomAnswer::Joined(joined) => {
+            session.joined(req.room_id.as_str().into());
+            Ok(joined)
+        }
+        other => Err(unexpected(other)),
+    }
 }
 
-async fn room_leave(hub: &Hub, s: &SocketRef, Req(req): Req<RoomLeave>) -> Result<Empty, HubError> {
+async fn room_leave<A: Adapter>(
+    hub: &Hub,
+    s: &SocketRef<A>,
+    Req(req): Req<RoomLeave>,
+) -> Result<Empty, HubError> {
     let (session, req) = req?;
-    let room = hub.rooms().get(&req.room_id)?;
-    room.leave(s.id).await?;
+    hub.call_room(&req.room_id, member(hub, s, &session), RoomCall::Leave)
+        .await?;
     session.left(&req.room_id);
     Ok(Empty {})
 }
 
-async fn room_action(
+async fn room_action<A: Adapter>(
     hub: &Hub,
-    s: &SocketRef,
+    s: &SocketRef<A>,
     Req(req): Req<RoomAction>,
 ) -> (String, Result<ActionDone, HubError>) {
-    let (_, req) = match req {
+    let (session, req) = match req {
         Ok(r) => r,
         Err(e) => return (String::from("unknown"), Err(e)),
     };
-    let room = match hub.rooms().get(&req.room_id) {
-        Ok(room) => room,
-        Err(e) => return (String::from("unknown"), Err(e)),
-    };
-    let game = room.game().to_string();
-    if !req
-        .action
-        .get("type")
-        .is_some_and(serde_json::Value::is_string)
+    let game = hub
+        .rooms()
+        .find(&req.room_id)
+        .map_or_else(|| String::from("remote"), |r| r.game().to_string());
+    let call = RoomCall::Action { action: req.action };
+    let result = match hub
+        .call_room(&req.room_id, member(hub, s, &session), call)
+        .await
     {
-        return (
-            game,
-            Err(HubError::BadRequest(
-                "`action` must be an object with a string `type`".into(),
-            )),
-        );
-    }
-    (
-        game,
-        room.action(s.id, req.action)
-            .await
-            .map(|seq| ActionDone { seq }),
-    )
+        Ok(RoomAnswer::Seq { seq }) => Ok(ActionDone { seq }),
+        Ok(other) => Err(unexpected(other)),
+        Err(e) => Err(e),
+    };
+    (game, result)
 }
 
-async fn room_chat(hub: &Hub, s: &SocketRef, Req(req): Req<RoomChat>) -> Result<Empty, HubError> {
-    let (_, req) = req?;
+async fn room_chat<A: Adapter>(
+    hub: &Hub,
+    s: &SocketRef<A>,
+    Req(req): Req<RoomChat>,
+) -> Result<Empty, HubError> {
+    let (session, req) = req?;
     let chars = req.text.chars().count();
     if chars == 0 || chars > MAX_CHAT_CHARS {
         return Err(HubError::BadRequest(format!(
             "chat text must be 1..{MAX_CHAT_CHARS} characters (got {chars})"
         )));
     }
-    hub.rooms().get(&req.room_id)?.chat(s.id, req.text).await?;
+    hub.call_room(
+        &req.room_id,
+        member(hub, s, &session),
+        RoomCall::Chat { text: req.text },
+    )
+    .await?;
     Ok(Empty {})
 }
 
-async fn room_sync(
+async fn room_sync<A: Adapter>(
     hub: &Hub,
-    s: &SocketRef,
+    s: &SocketRef<A>,
     Req(req): Req<RoomSync>,
-) -> Result<protocol::events::Synced, HubError> {
-    let (_, req) = req?;
-    hub.rooms()
-        .get(&req.room_id)?
-        .sync(s.id, req.since_seq)
-        .await
+) -> Result<Synced, HubError> {
+    let (session, req) = req?;
+    let call = RoomCall::Sync {
+        since_seq: req.since_seq,
+    };
+    match hub
+        .call_room(&req.room_id, member(hub, s, &session), call)
+        .await?
+    {
+        RoomAnswer::Synced(synced) => Ok(synced),
+        other => Err(unexpected(other)),
+    }
 }
 
-/// Tells every connected socket the server is going away.
-pub async fn announce_draining(io: &SocketIo, retry_in_ms: u64) {
+/// Tells every connected socket of this instance the server is going away.
+pub async fn announce_draining<A: Adapter>(io: &SocketIo<A>, retry_in_ms: u64) {
     let msg = protocol::events::Draining { retry_in_ms };
-    if let Err(e) = io.emit(ev::SERVER_DRAINING, &msg).await {
+    if let Err(e) = io.local().emit(ev::SERVER_DRAINING, &msg).await {
         warn!(cause = %e, "could not announce draining");
     }
 }

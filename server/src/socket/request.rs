@@ -9,6 +9,7 @@ use crate::error::HubError;
 use protocol::Ack;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
@@ -20,11 +21,11 @@ use std::time::Instant;
 /// A checked request of type `T` from a session, or why it was refused.
 pub struct Req<T>(pub Result<(SessionRef, T), HubError>);
 
-impl<T: DeserializeOwned> FromMessageParts<socketioxide::adapter::LocalAdapter> for Req<T> {
+impl<A: Adapter, T: DeserializeOwned> FromMessageParts<A> for Req<T> {
     type Error = Infallible;
 
     fn from_message_parts(
-        s: &Arc<Socket>,
+        s: &Arc<Socket<A>>,
         v: &mut Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
@@ -32,8 +33,8 @@ impl<T: DeserializeOwned> FromMessageParts<socketioxide::adapter::LocalAdapter> 
     }
 }
 
-fn check<T: DeserializeOwned>(
-    s: &Arc<Socket>,
+fn check<A: Adapter, T: DeserializeOwned>(
+    s: &Arc<Socket<A>>,
     v: &mut Value,
     ack_id: &Option<i64>,
 ) -> Result<(SessionRef, T), HubError> {
@@ -111,8 +112,8 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
 }
 
 /// Answers an event: the ok body or the error, and counts it by event and code.
-pub fn respond<T: Serialize>(
-    ack: AckSender,
+pub fn respond<A: Adapter, T: Serialize>(
+    ack: AckSender<A>,
     event: &'static str,
     started: Instant,
     result: Result<T, HubError>,

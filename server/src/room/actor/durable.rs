@@ -323,11 +323,13 @@ impl RoomActor {
             (0..self.seats.len() as u8)
                 .map(|s| self.channels.audience(crate::game::Audience::Seat(s))),
         );
-        self.env
-            .io
-            .within(self.channels.all.clone())
-            .leave(channels)
+        if let Err(e) = self
+            .env
+            .fanout
+            .leave_all(self.channels.all.clone(), channels)
             .await
-            .ok();
+        {
+            warn!(room = %self.id, cause = %e, "could not take the members out of the room's channels");
+        }
     }
 }

@@ -6,6 +6,8 @@
 mod durable;
 mod publish;
 
+use super::Member;
+use super::fanout::{Fanout, Outgoing};
 use super::handle::{Reply, RoomMsg};
 use super::{Channels, RoomId};
 use crate::auth::{Player, unix_now};
@@ -15,10 +17,9 @@ use crate::store::{Input, Store};
 use protocol::events::{ChatLine, Joined, LifecycleEvent, RoomEvent, Synced};
 use protocol::{PlayerInfo, PlayerRef, Role, RoomInfo, RoomStatus, event_names};
 use serde_json::Value;
-use socketioxide::SocketIo;
-use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -28,7 +29,7 @@ use tracing::{debug, info, warn};
 /// What a room needs from the hub around it.
 #[derive(Clone)]
 pub(super) struct RoomEnv {
-    pub io: SocketIo,
+    pub fanout: Arc<dyn Fanout>,
     pub store: Store,
     pub node_id: String,
     pub grace: Duration,
@@ -40,8 +41,8 @@ pub(super) struct RoomEnv {
 
 struct Seat {
     player: Player,
-    /// The player's sockets in this room (several tabs share one seat).
-    sockets: Vec<SocketRef>,
+    /// The player's sockets in this room (several tabs share one seat, on any instance).
+    sockets: Vec<Member>,
     /// When the seat is forfeited or freed if nobody comes back.
     deadline: Option<Instant>,
 }
@@ -52,7 +53,7 @@ pub(super) struct RoomActor {
     game: Box<dyn Game>,
     channels: Channels,
     seats: Vec<Option<Seat>>,
-    spectators: Vec<(SocketRef, Player)>,
+    spectators: Vec<Member>,
     /// Seq of the latest committed event.
     seq: u64,
     /// Position of the latest committed journal entry.
@@ -168,16 +169,18 @@ impl RoomActor {
         // Actions, chat and sync never change who is in the room.
         self.dirty |= matches!(
             msg,
-            RoomMsg::Join { .. } | RoomMsg::Leave { .. } | RoomMsg::SocketGone { .. }
+            RoomMsg::Join { .. }
+                | RoomMsg::Leave { .. }
+                | RoomMsg::SocketGone { .. }
+                | RoomMsg::NodeGone { .. }
         );
         match msg {
             RoomMsg::Join {
-                player,
-                socket,
+                member,
                 role,
                 reply,
             } => {
-                let r = self.join(player, socket, role).await;
+                let r = self.join(member, role).await;
                 send(reply, r);
             }
             RoomMsg::Leave { sid, reply } => {
@@ -201,6 +204,21 @@ impl RoomActor {
                 send(reply, r);
             }
             RoomMsg::SocketGone { sid } => self.socket_gone(sid).await,
+            RoomMsg::NodeGone { node } => {
+                // Every socket of a dead instance is gone, told or not.
+                let gone: Vec<Sid> = self
+                    .seats
+                    .iter()
+                    .flatten()
+                    .flat_map(|s| s.sockets.iter())
+                    .chain(self.spectators.iter())
+                    .filter(|m| *m.node == *node)
+                    .map(|m| m.sid)
+                    .collect();
+                for sid in gone {
+                    self.socket_gone(sid).await;
+                }
+            }
         }
     }
 
@@ -212,51 +230,41 @@ impl RoomActor {
             RoomMsg::Action { reply, .. } => send(reply, Err(gone())),
             RoomMsg::Chat { reply, .. } => send(reply, Err(gone())),
             RoomMsg::Sync { reply, .. } => send(reply, Err(gone())),
-            RoomMsg::SocketGone { .. } => {}
+            RoomMsg::SocketGone { .. } | RoomMsg::NodeGone { .. } => {}
         }
     }
 
     // ------------------------------------------------------------ requests
 
-    async fn join(
-        &mut self,
-        player: Player,
-        socket: SocketRef,
-        role: Role,
-    ) -> Result<Joined, HubError> {
+    async fn join(&mut self, member: Member, role: Role) -> Result<Joined, HubError> {
+        let sid = member.sid;
         let audience = match role {
             Role::Spectator => {
-                if let Some(seat) = self.seat_of_socket(socket.id) {
+                if let Some(seat) = self.seat_of_socket(sid) {
                     return Err(HubError::BadRequest(format!(
                         "you hold seat {seat} in room `{}`; leave it before watching as a spectator",
                         self.id
                     )));
                 }
-                if !self.spectators.iter().any(|(s, _)| s.id == socket.id) {
-                    self.spectators.push((socket.clone(), player));
+                if !self.spectators.iter().any(|m| m.sid == sid) {
+                    self.spectators.push(member);
                 }
                 Audience::Spectator
             }
             Role::Player => {
                 // A spectator taking a seat leaves the broadcast rooms first, so
                 // that it too gets exactly the events after its join's `seq`.
-                let was_spectator = self.spectators.iter().position(|(s, _)| s.id == socket.id);
+                let was_spectator = self.spectators.iter().position(|m| m.sid == sid);
                 if let Some(pos) = was_spectator {
                     self.spectators.swap_remove(pos);
-                    socket.leave([
-                        self.channels.all.clone(),
-                        self.channels.audience(Audience::Spectator),
-                    ]);
+                    self.move_out(sid, Audience::Spectator).await;
                 }
-                match self.take_seat(&player, &socket).await {
+                match self.take_seat(&member).await {
                     Ok(seat) => Audience::Seat(seat),
                     Err(e) => {
                         if was_spectator.is_some() {
-                            self.spectators.push((socket.clone(), player));
-                            socket.join([
-                                self.channels.all.clone(),
-                                self.channels.audience(Audience::Spectator),
-                            ]);
+                            self.spectators.push(member);
+                            self.move_in(sid, Audience::Spectator).await;
                         }
                         return Err(e);
                     }
@@ -264,7 +272,7 @@ impl RoomActor {
             }
         };
         // Join the broadcast rooms only now: the joiner gets exactly the events after `seq`.
-        socket.join([self.channels.all.clone(), self.channels.audience(audience)]);
+        self.move_in(sid, audience).await;
         let seat = match audience {
             Audience::Seat(s) => Some(s),
             Audience::Spectator => None,
@@ -277,18 +285,35 @@ impl RoomActor {
         })
     }
 
+    /// Puts socket `sid` into the room's broadcast channels for `audience`.
+    async fn move_in(&self, sid: Sid, audience: Audience) {
+        let channels = vec![self.channels.all.clone(), self.channels.audience(audience)];
+        if let Err(e) = self.env.fanout.join(sid, channels).await {
+            warn!(room = %self.id, %sid, cause = %e, "could not add a socket to the room's channels");
+        }
+    }
+
+    /// Takes socket `sid` out of the room's broadcast channels for `audience`.
+    async fn move_out(&self, sid: Sid, audience: Audience) {
+        let channels = vec![self.channels.all.clone(), self.channels.audience(audience)];
+        if let Err(e) = self.env.fanout.leave(sid, channels).await {
+            warn!(room = %self.id, %sid, cause = %e, "could not take a socket out of the room's channels");
+        }
+    }
+
     /// The player's own seat back, or a free seat while the game waits for players.
-    async fn take_seat(&mut self, player: &Player, socket: &SocketRef) -> Result<u8, HubError> {
-        if let Some(seat) = self.seat_of_player(&player.id) {
+    async fn take_seat(&mut self, member: &Member) -> Result<u8, HubError> {
+        if let Some(seat) = self.seat_of_player(&member.player.id) {
             let s = self.seats[usize::from(seat)]
                 .as_mut()
                 .expect("seat_of_player found it");
             let was_away = s.sockets.is_empty();
-            if !s.sockets.iter().any(|x| x.id == socket.id) {
-                s.sockets.push(socket.clone());
+            if !s.sockets.iter().any(|m| m.sid == member.sid) {
+                s.sockets.push(member.clone());
             }
             s.deadline = None;
-            if was_away {
+            // Once the game is over, coming and going is no longer news.
+            if was_away && self.game.status() != RoomStatus::Finished {
                 self.notice(LifecycleEvent::PlayerReconnected { seat })
                     .await?;
             }
@@ -307,38 +332,29 @@ impl RoomActor {
         let seat = free as u8;
         self.change(Input::Seat {
             seat,
-            player: PlayerRef::clone(player),
+            player: PlayerRef::clone(&member.player),
         })
         .await?;
         if let Some(s) = self.seats[free].as_mut() {
-            s.player = player.clone();
-            s.sockets.push(socket.clone());
+            s.player = member.player.clone();
+            s.sockets.push(member.clone());
         }
         Ok(seat)
     }
 
     async fn leave(&mut self, sid: Sid) -> Result<(), HubError> {
-        if let Some(pos) = self.spectators.iter().position(|(s, _)| s.id == sid) {
-            let (socket, _) = self.spectators.swap_remove(pos);
-            socket.leave([
-                self.channels.all.clone(),
-                self.channels.audience(Audience::Spectator),
-            ]);
+        if let Some(pos) = self.spectators.iter().position(|m| m.sid == sid) {
+            self.spectators.swap_remove(pos);
+            self.move_out(sid, Audience::Spectator).await;
             return Ok(());
         }
         let seat = self.seat_of_socket(sid).ok_or_else(|| self.not_in_room())?;
-        let sockets = self.seats[usize::from(seat)]
-            .as_ref()
-            .map(|s| s.sockets.clone())
-            .unwrap_or_default();
         self.give_up_seat(seat).await?;
-        // Leaving gives up the seat for every tab of the player.
-        let channels = [
-            self.channels.all.clone(),
-            self.channels.audience(Audience::Seat(seat)),
-        ];
-        for socket in sockets {
-            socket.leave(channels.clone());
+        // Leaving gives up the seat for every tab of the player, wherever they are.
+        let seat_channel = self.channels.audience(Audience::Seat(seat));
+        let channels = vec![self.channels.all.clone(), seat_channel.clone()];
+        if let Err(e) = self.env.fanout.leave_all(seat_channel, channels).await {
+            warn!(room = %self.id, seat, cause = %e, "could not take the seat's sockets out of the room's channels");
         }
         if let Some(s) = self.seats[usize::from(seat)].as_mut() {
             s.sockets.clear();
@@ -350,7 +366,7 @@ impl RoomActor {
     async fn action(&mut self, sid: Sid, action: Value) -> Result<u64, HubError> {
         let seat = match self.seat_of_socket(sid) {
             Some(seat) => seat,
-            None if self.spectators.iter().any(|(s, _)| s.id == sid) => {
+            None if self.spectators.iter().any(|m| m.sid == sid) => {
                 return Err(HubError::NotInRoom(format!(
                     "you watch room `{}` as a spectator; only seated players can act",
                     self.id
@@ -369,8 +385,8 @@ impl RoomActor {
             None => self
                 .spectators
                 .iter()
-                .find(|(s, _)| s.id == sid)
-                .map(|(_, p)| PlayerRef::clone(p)),
+                .find(|m| m.sid == sid)
+                .map(|m| PlayerRef::clone(&m.player)),
         }
         .ok_or_else(|| self.not_in_room())?;
         let line = ChatLine {
@@ -379,11 +395,16 @@ impl RoomActor {
             text,
             ts: unix_now().as_millis() as u64,
         };
+        let to = self.channels.all.clone();
         if let Err(e) = self
             .env
-            .io
-            .to(self.channels.all.clone())
-            .emit(event_names::ROOM_CHAT, &line)
+            .fanout
+            .emit(
+                to,
+                Vec::new(),
+                event_names::ROOM_CHAT,
+                Outgoing::Chat(&line),
+            )
             .await
         {
             warn!(room = %self.id, cause = %e, "chat broadcast failed");
@@ -421,7 +442,7 @@ impl RoomActor {
     }
 
     async fn socket_gone(&mut self, sid: Sid) {
-        self.spectators.retain(|(s, _)| s.id != sid);
+        self.spectators.retain(|m| m.sid != sid);
         let Some(seat) = self.seat_of_socket(sid) else {
             return;
         };
@@ -430,7 +451,7 @@ impl RoomActor {
         let Some(s) = self.seats[usize::from(seat)].as_mut() else {
             return;
         };
-        s.sockets.retain(|x| x.id != sid);
+        s.sockets.retain(|m| m.sid != sid);
         if s.sockets.is_empty() && !finished {
             s.deadline = Some(Instant::now() + grace);
             if let Err(e) = self
@@ -526,7 +547,7 @@ impl RoomActor {
             .iter()
             .position(|s| {
                 s.as_ref()
-                    .is_some_and(|s| s.sockets.iter().any(|x| x.id == sid))
+                    .is_some_and(|s| s.sockets.iter().any(|m| m.sid == sid))
             })
             .map(|i| i as u8)
     }
@@ -537,7 +558,7 @@ impl RoomActor {
             None => self
                 .spectators
                 .iter()
-                .any(|(s, _)| s.id == sid)
+                .any(|m| m.sid == sid)
                 .then_some(Audience::Spectator),
         }
     }

@@ -3,10 +3,10 @@
 
 use super::RoomActor;
 use crate::game::GameEvent;
+use crate::room::fanout::Outgoing;
 use protocol::event_names;
 use protocol::events::RoomEvent;
 use serde_json::Value;
-use socketioxide::operators::BroadcastOperators;
 use tracing::warn;
 
 impl RoomActor {
@@ -28,43 +28,46 @@ impl RoomActor {
         }
     }
 
-    async fn broadcast_one(
-        &self,
-        seq: u64,
-        event: &GameEvent,
-    ) -> Result<(), socketioxide::BroadcastError> {
+    async fn broadcast_one(&self, seq: u64, event: &GameEvent) -> Result<(), String> {
         let all = self.channels.all.clone();
         if event.overrides.is_empty() {
-            return self
-                .emit_event(self.env.io.to(all), seq, &event.public)
-                .await;
+            return self.emit_event(all, Vec::new(), seq, &event.public).await;
         }
         let special: Vec<String> = event
             .overrides
             .iter()
             .map(|(a, _)| self.channels.audience(*a))
             .collect();
-        let mut result = self
-            .emit_event(self.env.io.to(all).except(special), seq, &event.public)
-            .await;
+        let mut result = self.emit_event(all, special, seq, &event.public).await;
         for (audience, version) in &event.overrides {
-            let to = self.env.io.to(self.channels.audience(*audience));
-            result = result.and(self.emit_event(to, seq, version).await);
+            result = result.and(
+                self.emit_event(self.channels.audience(*audience), Vec::new(), seq, version)
+                    .await,
+            );
         }
         result
     }
 
     async fn emit_event(
         &self,
-        to: BroadcastOperators,
+        to: String,
+        except: Vec<String>,
         seq: u64,
         event: &Value,
-    ) -> Result<(), socketioxide::BroadcastError> {
+    ) -> Result<(), String> {
         let payload = RoomEvent {
             room_id: self.id.to_string(),
             seq,
             event: event.clone(),
         };
-        to.emit(event_names::ROOM_EVENT, &payload).await
+        self.env
+            .fanout
+            .emit(
+                to,
+                except,
+                event_names::ROOM_EVENT,
+                Outgoing::Event(&payload),
+            )
+            .await
     }
 }
