@@ -167,11 +167,11 @@ impl Config {
         if !(64..=1024 * 1024).contains(&self.max_payload_bytes) {
             return bad("MAX_PAYLOAD_BYTES", "must be between 64 and 1048576");
         }
-        if self.rate_limit_per_sec == 0 || self.rate_limit_burst == 0 {
-            return bad(
-                "RATE_LIMIT_PER_SEC",
-                "rate limit and burst must be at least 1",
-            );
+        if self.rate_limit_per_sec == 0 {
+            return bad("RATE_LIMIT_PER_SEC", "must be at least 1");
+        }
+        if self.rate_limit_burst == 0 {
+            return bad("RATE_LIMIT_BURST", "must be at least 1");
         }
         if self.store_max_batch == 0 {
             return bad("STORE_MAX_BATCH", "must be at least 1");

@@ -172,7 +172,7 @@ where
     let drained = stop_accepting.clone();
     let draining_hub = hub.clone();
     let draining_io = io.clone();
-    let (signalled_at, mut signal) = tokio::sync::watch::channel(None::<Instant>);
+    let (signalled_at, signal) = tokio::sync::watch::channel(None::<Instant>);
     tokio::spawn(async move {
         shutdown.await;
         info!("shutting down: draining");
@@ -186,30 +186,41 @@ where
         }
         drained.cancel();
     });
-    let deadline = async move {
-        match signal.wait_for(Option::is_some).await.map(|t| *t) {
+    let deadline_of = |signal: &tokio::sync::watch::Receiver<Option<Instant>>| {
+        signal.borrow().map_or_else(
+            || Instant::now() + shutdown_timeout,
+            |at| at + shutdown_timeout,
+        )
+    };
+    let mut signal_for_serve = signal.clone();
+    let serve_deadline = async move {
+        match signal_for_serve.wait_for(Option::is_some).await.map(|t| *t) {
             Ok(Some(at)) => tokio::time::sleep_until(at + shutdown_timeout).await,
             _ => std::future::pending().await,
         }
     };
-    tokio::pin!(deadline);
 
     let serve = axum::serve(listener, app).with_graceful_shutdown(stop_accepting.cancelled_owned());
     tokio::select! {
         result = serve => result.context("serving HTTP")?,
-        _ = &mut deadline => warn!("connections still open at SHUTDOWN_TIMEOUT_SECS; closing them"),
+        _ = serve_deadline => warn!("connections still open at SHUTDOWN_TIMEOUT_SECS; closing them"),
     }
 
+    // The rest of the shutdown keeps to the same deadline.
+    let deadline = deadline_of(&signal);
     stop_rooms.cancel();
     tasks.close();
-    tokio::select! {
-        _ = tasks.wait() => {},
-        _ = &mut deadline => warn!("some rooms had not stopped at SHUTDOWN_TIMEOUT_SECS"),
+    if tokio::time::timeout_at(deadline, tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!("some rooms had not stopped at SHUTDOWN_TIMEOUT_SECS");
     }
     // Every acknowledged move is already committed; this waits for anything still queued.
-    tokio::select! {
-        result = store.flush() => if let Err(e) = result { warn!(cause = %e, "could not flush the database") },
-        _ = &mut deadline => warn!("the database writer had not finished at SHUTDOWN_TIMEOUT_SECS"),
+    match tokio::time::timeout_at(deadline, store.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(cause = %e, "could not flush the database"),
+        Err(_) => warn!("the database writer had not finished at SHUTDOWN_TIMEOUT_SECS"),
     }
     info!("stopped");
     Ok(())

@@ -25,6 +25,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     5.0,
 ];
 
+/// Commit batch sizes: 1 (no grouping) to the largest batch.
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 /// The process-wide Prometheus recorder, installed on first use. The metrics
 /// crate has one global recorder, so every hub in a process shares it.
 pub fn metrics() -> PrometheusHandle {
@@ -33,7 +38,13 @@ pub fn metrics() -> PrometheusHandle {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .expect("bucket list is not empty");
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("gamehub_store_batch_size".into()),
+                        BATCH_BUCKETS,
+                    )
+                })
+                .expect("bucket lists are not empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
@@ -76,8 +87,21 @@ fn describe() {
         "gamehub_rate_limited_total",
         "events refused by the per-socket rate limit"
     );
+    describe_histogram!(
+        "gamehub_store_batch_size",
+        "writes committed together in one transaction (group commit)"
+    );
+    describe_histogram!(
+        "gamehub_store_commit_seconds",
+        "time to commit one batch of writes"
+    );
+    describe_counter!(
+        "gamehub_store_commit_failures_total",
+        "batches that failed or hit a storage fault"
+    );
     // Unlabelled series exist from the start, so dashboards and alerts see zeros, not gaps.
     metrics::gauge!("gamehub_connected_sockets").set(0.0);
     metrics::counter!("gamehub_mailbox_full_total").absolute(0);
     metrics::counter!("gamehub_rate_limited_total").absolute(0);
+    metrics::counter!("gamehub_store_commit_failures_total").absolute(0);
 }

@@ -157,6 +157,11 @@ describe("msgpack parser (SOCKETIO_PARSER=msgpack)", () => {
       assertError(await ack(a.socket, "room:action", { roomId, action: { type: "place", cell: "x" } }), "bad_request");
       assertError(await place(a.socket, roomId, 4), "invalid_action");
       assertError(await ack(a.socket, "room:join", { roomId: "missing-room" }), "room_not_found");
+      assertError(await ack(a.socket, "room:join", [roomId]), "bad_request");
+      // No payload at all reads as {} where that is a valid request, as with JSON.
+      const bare = await a.socket.timeout(5000).emitWithAck("lobby:list");
+      assert.equal(bare.ok, true, JSON.stringify(bare));
+      assert.ok(bare.rooms.some((r) => r.id === roomId));
     } finally {
       closeAll(a.socket);
     }

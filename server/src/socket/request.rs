@@ -75,17 +75,13 @@ fn check<A: Adapter, T: DeserializeOwned>(
 
 /// Whether a packet carries only its event name (`["lobby:list"]`), in either parser.
 fn has_no_argument(v: &Value) -> bool {
-    /// The part of a `socket.io-msgpack-parser` packet that holds the arguments.
-    #[derive(serde::Deserialize)]
-    struct MsgpackPacket {
-        data: Vec<serde::de::IgnoredAny>,
-    }
     match v {
         Value::Str(text, _) => {
             serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|a| a.len() == 1)
         }
+        // The msgpack parser hands over the packet's `data` array alone.
         Value::Bytes(bytes) => {
-            rmp_serde::from_slice::<MsgpackPacket>(bytes).is_ok_and(|p| p.data.len() == 1)
+            rmp_serde::from_slice::<Vec<serde::de::IgnoredAny>>(bytes).is_ok_and(|a| a.len() == 1)
         }
     }
 }

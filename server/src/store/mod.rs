@@ -280,10 +280,15 @@ impl Store {
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            heads
-                .into_iter()
-                .map(|(id, game, created_at)| load_room(c, id, game, created_at, log_len))
-                .collect()
+            // One damaged room must not keep the others from coming back.
+            let mut rooms = Vec::with_capacity(heads.len());
+            for (id, game, created_at) in heads {
+                match load_room(c, id.clone(), game, created_at, log_len) {
+                    Ok(room) => rooms.push(room),
+                    Err(e) => tracing::error!(room = %id, cause = %e, "cannot read the room; it stays in the database"),
+                }
+            }
+            Ok(rooms)
         })
         .await
     }

@@ -93,7 +93,8 @@ impl RoomActor {
             }
             self.jseq = jseq;
         }
-        self.status = self.game.status();
+        let status = self.game.status();
+        self.set_status(status);
         self.dirty = true;
         Ok(())
     }
@@ -275,14 +276,16 @@ impl RoomActor {
                 return;
             }
             Err(e) => {
-                error!(room = %self.id, cause = %e, "cannot reload the room; closing it");
+                error!(room = %self.id, cause = %e, "cannot reload the room; closing it until the next start");
+                self.broken = true;
                 self.close_at = Some(Instant::now());
                 return;
             }
         };
         let old_seats = std::mem::take(&mut self.seats);
         if let Err(e) = self.load(stored) {
-            error!(room = %self.id, cause = %e, "cannot rebuild the room; closing it");
+            error!(room = %self.id, cause = %e, "cannot rebuild the room; closing it until the next start");
+            self.broken = true;
             self.close_at = Some(Instant::now());
             return;
         }
@@ -302,11 +305,13 @@ impl RoomActor {
     }
 
     /// Takes the members out of the broadcast rooms, and marks a room that
-    /// closes before its game ended as closed, so it is not recovered.
+    /// closes before its game ended as closed, so it is not recovered. A room
+    /// that closes because it could not be rebuilt keeps its status: the next
+    /// start tries again from what the database holds.
     pub(super) async fn close(&mut self) {
         tracing::debug!(room = %self.id, "room closed");
         let shutting_down = self.env.shutdown.is_cancelled();
-        if !shutting_down && !self.unsaved && self.status != RoomStatus::Finished {
+        if !shutting_down && !self.unsaved && !self.broken && self.status != RoomStatus::Finished {
             let write = vec![WriteOp::RoomStatus {
                 room: self.id.to_string(),
                 status: "closed",

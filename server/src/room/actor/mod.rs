@@ -68,6 +68,8 @@ pub(super) struct RoomActor {
     /// Status as last committed (and counted in the rooms gauge).
     status: RoomStatus,
     close_at: Option<Instant>,
+    /// The room could not be rebuilt after a failed commit and is closing.
+    broken: bool,
     /// Membership changed since the lobby view was last published.
     dirty: bool,
     info: watch::Sender<RoomInfo>,
@@ -118,6 +120,7 @@ impl RoomActor {
             created_at,
             status,
             close_at: None,
+            broken: false,
             dirty: true,
             info: watch::channel(RoomInfo {
                 id: String::new(),
@@ -139,6 +142,11 @@ impl RoomActor {
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>) {
+        // A recovered room may have nobody to wait for: decide before waiting.
+        // (A new room is about to seat its creator.)
+        if !self.unsaved {
+            self.after_change();
+        }
         debug!(room = %self.id, game = %self.game_name, "room opened");
         loop {
             let deadline = self.next_deadline();
@@ -304,18 +312,20 @@ impl RoomActor {
     /// The player's own seat back, or a free seat while the game waits for players.
     async fn take_seat(&mut self, member: &Member) -> Result<u8, HubError> {
         if let Some(seat) = self.seat_of_player(&member.player.id) {
-            let s = self.seats[usize::from(seat)]
-                .as_mut()
-                .expect("seat_of_player found it");
-            let was_away = s.sockets.is_empty();
-            if !s.sockets.iter().any(|m| m.sid == member.sid) {
-                s.sockets.push(member.clone());
-            }
-            s.deadline = None;
-            // Once the game is over, coming and going is no longer news.
+            let was_away = self.seats[usize::from(seat)]
+                .as_ref()
+                .is_some_and(|s| s.sockets.is_empty());
+            // Once the game is over, coming and going is no longer news. The
+            // return is recorded first: if that fails, the socket is not seated.
             if was_away && self.game.status() != RoomStatus::Finished {
                 self.notice(LifecycleEvent::PlayerReconnected { seat })
                     .await?;
+            }
+            if let Some(s) = self.seats[usize::from(seat)].as_mut() {
+                if !s.sockets.iter().any(|m| m.sid == member.sid) {
+                    s.sockets.push(member.clone());
+                }
+                s.deadline = None;
             }
             return Ok(seat);
         }
