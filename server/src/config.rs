@@ -64,6 +64,24 @@ pub struct Config {
     #[arg(long, env = "SNAPSHOT_EVERY", default_value_t = 100)]
     pub snapshot_every: u64,
 
+    /// Redis to run as one cluster with other instances (e.g. `redis://127.0.0.1:6379`);
+    /// unset, this instance runs alone.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel, so several clusters can share a Redis.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "gamehub")]
+    pub redis_prefix: String,
+
+    /// Seconds an instance stays in the room directory without a heartbeat
+    /// (heartbeats come every third of it); a dead instance's rooms leave the lobby after it.
+    #[arg(long, env = "DIRECTORY_TTL_SECS", default_value_t = 6)]
+    pub directory_ttl_secs: u64,
+
+    /// Milliseconds a call forwarded to another instance may take before it answers `unavailable`.
+    #[arg(long, env = "FORWARD_TIMEOUT_MS", default_value_t = 3000)]
+    pub forward_timeout_ms: u64,
+
     /// Secret that signs tokens (at least 32 bytes). When unset, one is
     /// generated once and kept in the database so tokens survive restarts;
     /// every instance of a cluster must be given the same one.
@@ -173,6 +191,26 @@ impl Config {
         if self.rate_limit_burst == 0 {
             return bad("RATE_LIMIT_BURST", "must be at least 1");
         }
+        if self.directory_ttl_secs < 2 {
+            return bad("DIRECTORY_TTL_SECS", "must be at least 2");
+        }
+        if self.forward_timeout_ms == 0 {
+            return bad("FORWARD_TIMEOUT_MS", "must be at least 1");
+        }
+        if self.redis_prefix.is_empty() {
+            return bad("REDIS_PREFIX", "must not be empty");
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return bad("REDIS_URL", "must start with redis:// or rediss://");
+        }
+        if self.redis_url.is_some() && self.secret_key.is_none() {
+            return bad(
+                "SECRET_KEY",
+                "must be set (the same on every instance) when REDIS_URL is set",
+            );
+        }
         if self.store_max_batch == 0 {
             return bad("STORE_MAX_BATCH", "must be at least 1");
         }
@@ -218,6 +256,19 @@ impl Config {
         }
     }
 
+    /// How the cluster connects, when `REDIS_URL` is set.
+    pub fn cluster_options(&self) -> Option<crate::cluster::ClusterOptions> {
+        self.redis_url
+            .as_ref()
+            .map(|url| crate::cluster::ClusterOptions {
+                url: url.clone(),
+                prefix: self.redis_prefix.clone(),
+                node: self.node_id.as_str().into(),
+                directory_ttl: Duration::from_secs(self.directory_ttl_secs),
+                forward_timeout: Duration::from_millis(self.forward_timeout_ms),
+            })
+    }
+
     /// The reconnect grace period.
     pub fn reconnect_grace(&self) -> Duration {
         Duration::from_secs(self.reconnect_grace_secs)
@@ -236,7 +287,7 @@ impl Config {
         };
         format!(
             "HOST={} PORT={} DB_PATH={} DB_SYNC={} DB_MAX_SIZE_MB={} STORE_MAX_BATCH={} STORE_QUEUE={} \
-             SNAPSHOT_EVERY={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
+             SNAPSHOT_EVERY={} REDIS_URL={} REDIS_PREFIX={} DIRECTORY_TTL_SECS={} FORWARD_TIMEOUT_MS={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
              MAX_ROOMS={} MAX_PAYLOAD_BYTES={} RATE_LIMIT_PER_SEC={} RATE_LIMIT_BURST={} \
              ROOM_MAILBOX={} EVENT_LOG_LEN={} RECONNECT_GRACE_SECS={} ROOM_LINGER_SECS={} \
              SOCKETIO_PARSER={} SHUTDOWN_TIMEOUT_SECS={} DRAIN_RETRY_MS={} LOG_FORMAT={}",
@@ -248,6 +299,13 @@ impl Config {
             self.store_max_batch,
             self.store_queue,
             self.snapshot_every,
+            self.redis_url
+                .as_deref()
+                .map(mask_password)
+                .unwrap_or_else(|| "(unset: single instance)".into()),
+            self.redis_prefix,
+            self.directory_ttl_secs,
+            self.forward_timeout_ms,
             secret,
             self.token_ttl_secs,
             self.node_id,
@@ -265,6 +323,25 @@ impl Config {
             self.drain_retry_ms,
             spelled(self.log_format),
         )
+    }
+}
+
+/// `redis://user:secret@host` printed as `redis://user:***@host`.
+fn mask_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -290,6 +367,16 @@ mod tests {
         assert!(text.contains("SECRET_KEY=***"), "{text}");
         assert!(!text.contains("ssss"));
         assert!(text.contains("SOCKETIO_PARSER=json"));
+    }
+
+    #[test]
+    fn redis_passwords_are_masked() {
+        assert_eq!(
+            mask_password("redis://u:pw@h:6379/0"),
+            "redis://u:***@h:6379/0"
+        );
+        assert_eq!(mask_password("redis://pw@h"), "redis://***@h");
+        assert_eq!(mask_password("redis://h:6379"), "redis://h:6379");
     }
 
     #[test]

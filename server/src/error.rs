@@ -52,6 +52,9 @@ pub enum HubError {
     /// A fault of the server; nothing was changed.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The answer of the instance that owns the room, passed on as it came.
+    #[error("{}", .0.message)]
+    Remote(ErrorBody),
 }
 
 impl HubError {
@@ -73,6 +76,7 @@ impl HubError {
             HubError::Capacity(_) => ErrorCode::Capacity,
             HubError::Unavailable(_) => ErrorCode::Unavailable,
             HubError::Internal(_) => ErrorCode::Internal,
+            HubError::Remote(body) => body.code,
         }
     }
 

@@ -1,6 +1,8 @@
-//! [`Hub`]: the state every handler shares (config, rooms, store, tokens, drain flag).
+//! [`Hub`]: the state every handler shares (config, rooms, store, tokens,
+//! cluster link, drain flag), and the one way to reach a room from a socket.
 
 use crate::auth::Tokens;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::HubError;
 use crate::room::{Member, RoomAnswer, RoomCall, Rooms};
@@ -22,20 +24,29 @@ struct Inner {
     tokens: Tokens,
     draining: AtomicBool,
     node: Arc<str>,
+    cluster: Option<Cluster>,
 }
 
 impl Hub {
     /// Bundles the parts of a running hub.
-    pub fn new(config: Config, rooms: Rooms, store: Store, tokens: Tokens) -> Self {
+    pub fn new(
+        config: Config,
+        rooms: Rooms,
+        store: Store,
+        tokens: Tokens,
+        cluster: Option<Cluster>,
+    ) -> Self {
         let node = config.node_id.as_str().into();
+        let draining = AtomicBool::new(false);
         Self {
             inner: Arc::new(Inner {
                 config,
                 rooms,
                 store,
                 tokens,
-                draining: AtomicBool::new(false),
+                draining,
                 node,
+                cluster,
             }),
         }
     }
@@ -45,7 +56,7 @@ impl Hub {
         &self.inner.config
     }
 
-    /// The room registry.
+    /// The rooms this instance owns.
     pub fn rooms(&self) -> &Rooms {
         &self.inner.rooms
     }
@@ -60,29 +71,48 @@ impl Hub {
         &self.inner.tokens
     }
 
-    /// Whether the hub is shutting down (not ready, refusing new work).
-    pub fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::Acquire)
-    }
-
     /// This instance's `NODE_ID`.
     pub fn node(&self) -> &Arc<str> {
         &self.inner.node
     }
 
-    /// Serves `call` in room `room`: here when this instance owns it.
+    /// The cluster link, when `REDIS_URL` is set.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Serves `call` in room `room`: here when this instance owns it, else
+    /// at its owner through the cluster.
     pub async fn call_room(
         &self,
         room: &str,
         member: Member,
         call: RoomCall,
     ) -> Result<RoomAnswer, HubError> {
-        self.inner.rooms.get(room)?.call(member, call).await
+        match (self.inner.rooms.find(room), &self.inner.cluster) {
+            (Some(local), _) => local.call(member, call).await,
+            (None, Some(cluster)) => cluster.forward(room, member, call).await,
+            (None, None) => Err(HubError::RoomNotFound(room.to_string())),
+        }
     }
 
-    /// The lobby: every open room, optionally of one game.
-    pub async fn list_rooms(&self, game: Option<&str>) -> Vec<RoomInfo> {
-        self.inner.rooms.list(game)
+    /// The lobby: every open room of every live instance, optionally of one game, oldest first.
+    pub fn list_rooms(&self, game: Option<&str>) -> Vec<RoomInfo> {
+        let mut rooms = self.inner.rooms.list(game);
+        if let Some(cluster) = &self.inner.cluster {
+            rooms.extend(cluster.remote_rooms(game));
+            rooms.sort_by(|a, b| {
+                a.created_at
+                    .cmp(&b.created_at)
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+        }
+        rooms
+    }
+
+    /// Whether the hub is shutting down (not ready, refusing new work).
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
     }
 
     /// Marks the hub as shutting down.

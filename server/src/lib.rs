@@ -5,6 +5,7 @@
 //! on a bound listener, so tests run the real server on port 0.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod game;

@@ -1,6 +1,7 @@
 //! [`run`]: start every part of the hub on a bound listener and serve until shutdown.
 
 use crate::auth::Tokens;
+use crate::cluster::{self, Cluster};
 use crate::config::{Config, ParserKind};
 use crate::hub::Hub;
 use crate::room::Rooms;
@@ -12,6 +13,7 @@ use anyhow::Context;
 use axum::http::HeaderValue;
 use socketioxide::adapter::Adapter;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
+use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -80,25 +82,57 @@ pub async fn run(
         ParserKind::Json => builder.with_parser(ParserConfig::common()),
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
     };
+    let Some(options) = config.cluster_options() else {
+        let parts = Parts {
+            listener,
+            config,
+            store,
+            tokens,
+            metrics,
+            cluster: None,
+        };
+        let register = |io: &SocketIo, hub: Hub| {
+            socket::register(io, hub);
+            std::future::ready(Ok(()))
+        };
+        return serve(
+            parts,
+            builder,
+            Arc::new(AtomicBool::new(true)),
+            register,
+            shutdown,
+        )
+        .await;
+    };
+
+    // A cluster: socket.io broadcasts cross instances through the Redis adapter.
+    let cluster = Cluster::connect(options.clone()).await?;
+    let adapter_client = cluster::connect_adapter_client(&options.url).await?;
+    let adapter_config = RedisAdapterConfig::new().with_prefix(format!("{}-sio", options.prefix));
+    let resubscriber = adapter_client.clone();
+    let adapter = RedisAdapterCtr::new_with_fred_config(adapter_client, adapter_config)
+        .await
+        .context("cannot set up the socket.io Redis adapter")?;
+    let builder = builder.with_adapter::<FredAdapter<_>>(adapter);
+    let up = cluster.up_flag();
     let parts = Parts {
         listener,
         config,
         store,
         tokens,
         metrics,
+        cluster: Some(cluster),
     };
-    let register = |io: &SocketIo, hub: Hub| {
-        socket::register(io, hub);
-        std::future::ready(Ok(()))
+    let register = |io: &SocketIo<FredAdapter<_>>, hub: Hub| {
+        let init = socket::register(io, hub);
+        async move {
+            init.await
+                .map_err(|e| anyhow::anyhow!("cannot subscribe to the cluster's channels: {e}"))?;
+            resubscriber.manage_subscriptions();
+            Ok(())
+        }
     };
-    serve(
-        parts,
-        builder,
-        Arc::new(AtomicBool::new(true)),
-        register,
-        shutdown,
-    )
-    .await
+    serve(parts, builder, up, register, shutdown).await
 }
 
 /// Everything `run` prepared that does not depend on the socket.io adapter.
@@ -108,6 +142,7 @@ struct Parts {
     store: Store,
     tokens: Tokens,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    cluster: Option<Cluster>,
 }
 
 /// Serves with the socket.io adapter of `builder` (local, or a cluster's).
@@ -130,6 +165,7 @@ where
         store,
         tokens,
         metrics,
+        cluster,
     } = parts;
     let (io_layer, io) = builder.build_layer();
     let fanout: Arc<dyn Fanout> = Arc::new(IoFanout::new(io.clone(), cluster_up));
@@ -156,7 +192,13 @@ where
             "recovered unfinished rooms; their players have the reconnect grace period to return"
         );
     }
-    let hub = Hub::new(config, rooms, store.clone(), tokens);
+    if let Some(cluster) = &cluster {
+        cluster
+            .start(rooms.clone(), stop_rooms.clone())
+            .await
+            .context("cannot start the cluster link")?;
+    }
+    let hub = Hub::new(config, rooms, store.clone(), tokens, cluster);
     register(&io, hub.clone()).await?;
 
     let app = http::router(hub.clone(), metrics)

@@ -55,7 +55,7 @@ pub async fn rooms(
 ) -> Result<Json<RoomsResponse>, AppError> {
     let Query(q) = query.map_err(bad_query)?;
     Ok(Json(RoomsResponse {
-        rooms: hub.rooms().list(q.game.as_deref()),
+        rooms: hub.list_rooms(q.game.as_deref()),
     }))
 }
 

@@ -29,8 +29,17 @@ pub async fn ready(State(hub): State<Hub>) -> (StatusCode, Json<Value>) {
     } else {
         Ok(())
     };
+    let mut results = vec![("storage", storage), ("accepting", accepting)];
+    if let Some(cluster) = hub.cluster() {
+        let redis = if cluster.is_up() {
+            Ok(())
+        } else {
+            Err("failing: Redis does not answer; other instances cannot be reached".to_string())
+        };
+        results.push(("redis", redis));
+    }
     let mut ready = true;
-    for (name, result) in [("storage", storage), ("accepting", accepting)] {
+    for (name, result) in results {
         ready &= result.is_ok();
         checks.insert(
             name.into(),

@@ -120,6 +120,13 @@ impl Rooms {
         handle.join(member, Role::Player).await
     }
 
+    /// Tells every room that the sockets of instance `node` are gone.
+    pub fn node_gone(&self, node: Arc<str>) {
+        for entry in self.inner.map.iter() {
+            entry.value().node_gone(node.clone());
+        }
+    }
+
     /// Reopens this node's unfinished rooms from the database, each with its
     /// seats held for the reconnect grace period. Recovered rooms count
     /// toward `MAX_ROOMS` but are never refused for it. Returns how many.

@@ -154,7 +154,7 @@ async fn lobby_list<A: Adapter>(
 ) -> Result<RoomList, HubError> {
     let (_, req) = req?;
     Ok(RoomList {
-        rooms: hub.list_rooms(req.game.as_deref()).await,
+        rooms: hub.list_rooms(req.game.as_deref()),
     })
 }
 
