@@ -168,7 +168,11 @@ where
         cluster,
     } = parts;
     let (io_layer, io) = builder.build_layer();
-    let fanout: Arc<dyn Fanout> = Arc::new(IoFanout::new(io.clone(), cluster_up));
+    let fanout: Arc<dyn Fanout> = Arc::new(IoFanout::new(
+        io.clone(),
+        config.node_id.as_str().into(),
+        cluster_up,
+    ));
 
     let stop_rooms = CancellationToken::new();
     let tasks = TaskTracker::new();

@@ -38,11 +38,21 @@ pub trait Fanout: Send + Sync + 'static {
         payload: Outgoing<'a>,
     ) -> BoxFuture<'a, Result<(), String>>;
 
-    /// Puts socket `sid` (on any instance) into `channels`.
-    fn join(&self, sid: Sid, channels: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
+    /// Puts socket `sid`, connected to instance `node`, into `channels`.
+    fn join<'a>(
+        &'a self,
+        sid: Sid,
+        node: &'a str,
+        channels: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), String>>;
 
-    /// Takes socket `sid` (on any instance) out of `channels`.
-    fn leave(&self, sid: Sid, channels: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
+    /// Takes socket `sid`, connected to instance `node`, out of `channels`.
+    fn leave<'a>(
+        &'a self,
+        sid: Sid,
+        node: &'a str,
+        channels: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), String>>;
 
     /// Takes every socket in `within` out of `channels`.
     fn leave_all(&self, within: String, channels: Vec<String>)
@@ -50,17 +60,29 @@ pub trait Fanout: Send + Sync + 'static {
 }
 
 /// [`Fanout`] over a socketioxide handle. With a cluster adapter, `cluster_up`
-/// says whether the other instances can be reached; while they cannot, events
-/// still reach this instance's sockets instead of failing for everyone.
+/// says whether the other instances can be reached; while they cannot, rooms
+/// still reach this instance's sockets instead of failing for everyone (the
+/// adapter asks the other instances first and gives up before acting locally).
 pub struct IoFanout<A: Adapter> {
     io: SocketIo<A>,
+    /// This instance's `NODE_ID`: its own sockets are handled without the cluster.
+    node: Arc<str>,
     cluster_up: Arc<AtomicBool>,
 }
 
 impl<A: Adapter> IoFanout<A> {
-    /// A fanout through `io`; `cluster_up` is shared with whatever watches the cluster link.
-    pub fn new(io: SocketIo<A>, cluster_up: Arc<AtomicBool>) -> Self {
-        Self { io, cluster_up }
+    /// A fanout through `io` on instance `node`; `cluster_up` is shared with
+    /// whatever watches the cluster link (always true for a single instance).
+    pub fn new(io: SocketIo<A>, node: Arc<str>, cluster_up: Arc<AtomicBool>) -> Self {
+        Self {
+            io,
+            node,
+            cluster_up,
+        }
+    }
+
+    fn everywhere(&self) -> bool {
+        self.cluster_up.load(Ordering::Acquire)
     }
 }
 
@@ -73,18 +95,18 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         payload: Outgoing<'a>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            if self.cluster_up.load(Ordering::Acquire) {
-                let everywhere = self
+            if self.everywhere() {
+                let sent = self
                     .io
                     .to(to.clone())
                     .except(except.clone())
                     .emit(event, &payload)
                     .await;
-                if everywhere.is_ok() {
+                if sent.is_ok() {
                     return Ok(());
                 }
             }
-            // The cluster link is down (or just failed before anything was sent):
+            // The cluster link is down (or failed before anything was sent):
             // this instance's sockets still get the event; others sync on return.
             self.io
                 .local()
@@ -96,20 +118,50 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         })
     }
 
-    fn join(&self, sid: Sid, channels: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn join<'a>(
+        &'a self,
+        sid: Sid,
+        node: &'a str,
+        channels: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
+            let to = personal_room(sid);
+            if node == &*self.node {
+                return self
+                    .io
+                    .local()
+                    .to(to)
+                    .join(channels)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
             self.io
-                .to(personal_room(sid))
+                .to(to)
                 .join(channels)
                 .await
                 .map_err(|e| e.to_string())
         })
     }
 
-    fn leave(&self, sid: Sid, channels: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn leave<'a>(
+        &'a self,
+        sid: Sid,
+        node: &'a str,
+        channels: Vec<String>,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
+            let to = personal_room(sid);
+            if node == &*self.node {
+                return self
+                    .io
+                    .local()
+                    .to(to)
+                    .leave(channels)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
             self.io
-                .to(personal_room(sid))
+                .to(to)
                 .leave(channels)
                 .await
                 .map_err(|e| e.to_string())
@@ -122,7 +174,18 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            if self.everywhere()
+                && self
+                    .io
+                    .within(within.clone())
+                    .leave(channels.clone())
+                    .await
+                    .is_ok()
+            {
+                return Ok(());
+            }
             self.io
+                .local()
                 .within(within)
                 .leave(channels)
                 .await

@@ -245,7 +245,7 @@ impl RoomActor {
     // ------------------------------------------------------------ requests
 
     async fn join(&mut self, member: Member, role: Role) -> Result<Joined, HubError> {
-        let sid = member.sid;
+        let (sid, node) = (member.sid, member.node.clone());
         let audience = match role {
             Role::Spectator => {
                 if let Some(seat) = self.seat_of_socket(sid) {
@@ -265,14 +265,14 @@ impl RoomActor {
                 let was_spectator = self.spectators.iter().position(|m| m.sid == sid);
                 if let Some(pos) = was_spectator {
                     self.spectators.swap_remove(pos);
-                    self.move_out(sid, Audience::Spectator).await;
+                    self.move_out(sid, &node, Audience::Spectator).await;
                 }
                 match self.take_seat(&member).await {
                     Ok(seat) => Audience::Seat(seat),
                     Err(e) => {
                         if was_spectator.is_some() {
                             self.spectators.push(member);
-                            self.move_in(sid, Audience::Spectator).await;
+                            self.move_in(sid, &node, Audience::Spectator).await;
                         }
                         return Err(e);
                     }
@@ -280,7 +280,7 @@ impl RoomActor {
             }
         };
         // Join the broadcast rooms only now: the joiner gets exactly the events after `seq`.
-        self.move_in(sid, audience).await;
+        self.move_in(sid, &node, audience).await;
         let seat = match audience {
             Audience::Seat(s) => Some(s),
             Audience::Spectator => None,
@@ -293,18 +293,18 @@ impl RoomActor {
         })
     }
 
-    /// Puts socket `sid` into the room's broadcast channels for `audience`.
-    async fn move_in(&self, sid: Sid, audience: Audience) {
+    /// Puts socket `sid` (connected to instance `node`) into the room's broadcast channels for `audience`.
+    async fn move_in(&self, sid: Sid, node: &str, audience: Audience) {
         let channels = vec![self.channels.all.clone(), self.channels.audience(audience)];
-        if let Err(e) = self.env.fanout.join(sid, channels).await {
+        if let Err(e) = self.env.fanout.join(sid, node, channels).await {
             warn!(room = %self.id, %sid, cause = %e, "could not add a socket to the room's channels");
         }
     }
 
-    /// Takes socket `sid` out of the room's broadcast channels for `audience`.
-    async fn move_out(&self, sid: Sid, audience: Audience) {
+    /// Takes socket `sid` (connected to instance `node`) out of the room's broadcast channels for `audience`.
+    async fn move_out(&self, sid: Sid, node: &str, audience: Audience) {
         let channels = vec![self.channels.all.clone(), self.channels.audience(audience)];
-        if let Err(e) = self.env.fanout.leave(sid, channels).await {
+        if let Err(e) = self.env.fanout.leave(sid, node, channels).await {
             warn!(room = %self.id, %sid, cause = %e, "could not take a socket out of the room's channels");
         }
     }
@@ -354,8 +354,9 @@ impl RoomActor {
 
     async fn leave(&mut self, sid: Sid) -> Result<(), HubError> {
         if let Some(pos) = self.spectators.iter().position(|m| m.sid == sid) {
-            self.spectators.swap_remove(pos);
-            self.move_out(sid, Audience::Spectator).await;
+            let spectator = self.spectators.swap_remove(pos);
+            self.move_out(sid, &spectator.node, Audience::Spectator)
+                .await;
             return Ok(());
         }
         let seat = self.seat_of_socket(sid).ok_or_else(|| self.not_in_room())?;
