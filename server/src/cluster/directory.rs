@@ -39,6 +39,8 @@ pub(super) fn start(cluster: Cluster, rooms: Rooms, stop: CancellationToken) {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                // A room opened or closed here: tell the others now, not at the next beat.
+                _ = rooms.changed() => {}
                 _ = stop.cancelled() => break,
             }
             if !cluster.is_up() {

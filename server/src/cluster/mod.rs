@@ -26,6 +26,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+/// Looks at the directory before a room counts as not found, and the pause between them.
+const LOOKUPS: u32 = 4;
+const LOOKUP_PAUSE: Duration = Duration::from_millis(100);
+
 /// What the cluster needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
@@ -116,12 +120,10 @@ impl Cluster {
         }
         let owner = match self.owner_of(room) {
             Some(owner) => owner,
-            None => {
-                // The room may be newer than our last look at the directory.
-                directory::refresh(self, None).await;
-                self.owner_of(room)
-                    .ok_or_else(|| HubError::RoomNotFound(room.to_string()))?
-            }
+            None => self
+                .look_up(room)
+                .await
+                .ok_or_else(|| HubError::RoomNotFound(room.to_string()))?,
         };
         if *owner == **self.node() {
             return Err(HubError::RoomNotFound(room.to_string()));
@@ -146,6 +148,21 @@ impl Cluster {
             .filter(|r| game.is_none_or(|g| r.game == g))
             .cloned()
             .collect()
+    }
+
+    /// The owner of a room newer than our last look at the directory: its
+    /// owner announces a new room at once, so a few quick looks find it.
+    async fn look_up(&self, room: &str) -> Option<String> {
+        for attempt in 0..LOOKUPS {
+            if attempt > 0 {
+                tokio::time::sleep(LOOKUP_PAUSE).await;
+            }
+            directory::refresh(self, None).await;
+            if let Some(owner) = self.owner_of(room) {
+                return Some(owner);
+            }
+        }
+        None
     }
 
     fn owner_of(&self, room: &str) -> Option<String> {

@@ -13,7 +13,7 @@ use protocol::events::{Joined, RoomCreate};
 use protocol::{Role, RoomInfo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::error;
@@ -32,6 +32,8 @@ struct Inner {
     mailbox: usize,
     env: RoomEnv,
     tasks: TaskTracker,
+    /// Woken when a room opens or closes, so the cluster directory can say so at once.
+    changed: Arc<Notify>,
 }
 
 impl Rooms {
@@ -61,6 +63,7 @@ impl Rooms {
                 mailbox: config.room_mailbox,
                 env,
                 tasks,
+                changed: Arc::new(Notify::new()),
             }),
         }
     }
@@ -117,7 +120,14 @@ impl Rooms {
         let handle = RoomHandle::new(id.clone(), handle_game, tx, info);
         self.inner.map.insert(id.clone(), handle.clone());
         self.spawn(id, actor, rx);
-        handle.join(member, Role::Player).await
+        let joined = handle.join(member, Role::Player).await;
+        self.inner.changed.notify_one();
+        joined
+    }
+
+    /// Resolves when a room opened or closed since the last call.
+    pub async fn changed(&self) {
+        self.inner.changed.notified().await;
     }
 
     /// Tells every room that the sockets of instance `node` are gone.
@@ -182,6 +192,7 @@ impl Rooms {
             }
             this.inner.map.remove(&id);
             this.inner.count.fetch_sub(1, Ordering::AcqRel);
+            this.inner.changed.notify_one();
         });
     }
 }
