@@ -128,7 +128,7 @@ pub async fn run(
         async move {
             init.await
                 .map_err(|e| anyhow::anyhow!("cannot subscribe to the cluster's channels: {e}"))?;
-            resubscriber.manage_subscriptions();
+            cluster::keep_subscribed(resubscriber);
             Ok(())
         }
     };

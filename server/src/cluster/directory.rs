@@ -9,6 +9,7 @@ use fred::prelude::{Expiration, KeysInterface, SetsInterface};
 use protocol::RoomInfo;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -17,11 +18,26 @@ use tracing::{info, warn};
 pub(super) struct Directory {
     /// Instances whose entry has not expired.
     pub alive: HashSet<String>,
+    /// When each instance's entry was last seen. An instance counts as gone
+    /// (its sockets leave our rooms) only when unseen for a whole TTL, so one
+    /// empty read (Redis restarted without its data) drops nobody.
+    last_seen: HashMap<String, Instant>,
     /// Room id to owning instance. Rooms of instances that stopped answering
     /// stay, so their rooms answer `unavailable` rather than `room_not_found`.
     pub owners: HashMap<String, String>,
     /// Rooms of the other live instances.
     pub rooms: Vec<RoomInfo>,
+}
+
+impl Directory {
+    /// After an outage of the link, every known instance gets a fresh TTL to
+    /// announce itself again.
+    pub fn resumed(&mut self) {
+        let now = Instant::now();
+        for seen in self.last_seen.values_mut() {
+            *seen = now;
+        }
+    }
 }
 
 /// One instance's entry.
@@ -116,24 +132,35 @@ pub(super) async fn refresh(cluster: &Cluster, rooms: Option<&Rooms>) {
             None => expired.push(node),
         }
     }
+    let ttl = cluster.inner.options.directory_ttl;
     let gone: Vec<String> = {
         let mut dir = cluster
             .inner
             .directory
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        let gone = dir.alive.difference(&alive).cloned().collect();
+        let now = Instant::now();
+        for node in &alive {
+            dir.last_seen.insert(node.clone(), now);
+        }
+        let gone: Vec<String> = dir
+            .last_seen
+            .iter()
+            .filter(|(_, seen)| now.duration_since(**seen) > ttl)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in &gone {
+            dir.last_seen.remove(node);
+        }
         // Keep the owners of rooms on instances that are down.
         for (room, node) in dir.owners.drain() {
             if !alive.contains(&node) {
                 owners.entry(room).or_insert(node);
             }
         }
-        *dir = Directory {
-            alive,
-            owners,
-            rooms: remote,
-        };
+        dir.alive = alive;
+        dir.owners = owners;
+        dir.rooms = remote;
         gone
     };
     if !expired.is_empty() {

@@ -3,12 +3,18 @@
 use super::Cluster;
 use anyhow::Context;
 use fred::clients::{Client, SubscriberClient};
-use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
+use fred::prelude::{
+    Builder, ClientLike, Config, EventInterface, PubsubInterface, ReconnectPolicy,
+};
 use fred::types::RespVersion;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+
+/// How long one Redis command may take before it fails (instead of queueing
+/// while Redis is away); generous enough for a busy machine at start.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How often Redis is pinged, and how long a ping may take.
 const WATCH_EVERY: Duration = Duration::from_millis(1000);
@@ -19,10 +25,10 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     // The socket.io adapter needs RESP3; fred does not read it from the URL.
     config.version = RespVersion::RESP3;
     let mut builder = Builder::from_config(config);
-    // Reconnect forever, every half second; commands give up after a second
-    // instead of queueing while Redis is away.
+    // Reconnect forever, every half second; commands give up after
+    // COMMAND_TIMEOUT instead of queueing while Redis is away.
     builder.set_policy(ReconnectPolicy::new_constant(0, 500));
-    builder.with_performance_config(|p| p.default_command_timeout = Duration::from_secs(1));
+    builder.with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT);
     builder.with_connection_config(|c| {
         c.connection_timeout = Duration::from_secs(2);
         c.max_command_attempts = 1;
@@ -48,10 +54,8 @@ pub(super) async fn connect(url: &str) -> anyhow::Result<(Client, SubscriberClie
     Ok((client, subscriber))
 }
 
-/// A subscriber client for the socket.io adapter. Once the adapter has
-/// subscribed, call [`SubscriberClient::manage_subscriptions`] on a clone so
-/// it subscribes again after Redis comes back (not before: with nothing to
-/// subscribe to yet, its first round would send an empty SUBSCRIBE).
+/// A subscriber client for the socket.io adapter. Pass a clone to
+/// [`keep_subscribed`] once the adapter has subscribed.
 pub async fn connect_adapter_client(url: &str) -> anyhow::Result<SubscriberClient> {
     let client = builder(url)?
         .build_subscriber_client()
@@ -61,6 +65,40 @@ pub async fn connect_adapter_client(url: &str) -> anyhow::Result<SubscriberClien
         .await
         .with_context(|| format!("cannot reach Redis at REDIS_URL={url}"))?;
     Ok(client)
+}
+
+/// Subscribes `client` again to everything it tracks after each reconnect.
+/// fred's own `manage_subscriptions` sends SUBSCRIBE and PSUBSCRIBE even when
+/// it has no such channels, which Redis refuses, and then never restores the
+/// sharded channels the socket.io adapter uses; this skips what is empty.
+pub fn keep_subscribed(client: SubscriberClient) {
+    tokio::spawn(async move {
+        let mut reconnects = client.reconnect_rx();
+        while reconnects.recv().await.is_ok() {
+            if let Err(e) = resubscribe(&client).await {
+                warn!(cause = %e, "could not subscribe again after Redis came back; retrying at the next reconnect");
+            }
+        }
+    });
+}
+
+async fn resubscribe(client: &SubscriberClient) -> fred::prelude::FredResult<()> {
+    fn names<T: ToString>(set: std::collections::BTreeSet<T>) -> Vec<String> {
+        set.into_iter().map(|s| s.to_string()).collect()
+    }
+    let channels = names(client.tracked_channels());
+    if !channels.is_empty() {
+        client.subscribe(channels).await?;
+    }
+    let patterns = names(client.tracked_patterns());
+    if !patterns.is_empty() {
+        client.psubscribe(patterns).await?;
+    }
+    // One by one: sharded channels of several hash slots may not share a command.
+    for channel in names(client.tracked_shard_channels()) {
+        client.ssubscribe(channel).await?;
+    }
+    Ok(())
 }
 
 /// Pings Redis every second and keeps [`Cluster::is_up`] true to that.
@@ -83,6 +121,9 @@ pub(super) fn watch(cluster: Cluster, stop: CancellationToken) {
                 );
             } else if !was && up {
                 info!("Redis answers again: cluster delivery resumes");
+                // Redis may have come back empty: give every instance a full
+                // directory TTL to announce itself again before any counts as gone.
+                cluster.directory_resumed();
             }
         }
     });

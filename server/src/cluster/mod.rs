@@ -12,7 +12,7 @@ mod directory;
 mod link;
 mod rpc;
 
-pub use link::connect_adapter_client;
+pub use link::{connect_adapter_client, keep_subscribed};
 
 use crate::error::HubError;
 use crate::room::{Member, RoomAnswer, RoomCall, Rooms};
@@ -181,6 +181,16 @@ impl Cluster {
             .read()
             .unwrap_or_else(|p| p.into_inner());
         dir.alive.contains(node)
+    }
+
+    /// The link came back after an outage (Redis may have lost the directory).
+    fn directory_resumed(&self) {
+        let mut dir = self
+            .inner
+            .directory
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        dir.resumed();
     }
 
     fn key(&self, parts: &str) -> String {

@@ -3,6 +3,7 @@
 //! `<prefix>:reply:<node>` for the replies to its own.
 
 use super::Cluster;
+use crate::auth::unix_now;
 use crate::error::HubError;
 use crate::room::{Member, RoomAnswer, RoomCall, Rooms};
 use fred::prelude::{EventInterface, PubsubInterface};
@@ -24,6 +25,11 @@ struct Request {
     sid: String,
     player: PlayerRef,
     call: RoomCall,
+    /// When the caller stops waiting (ms since the epoch). A request that
+    /// arrives later is dropped unserved: the caller has already answered
+    /// `unavailable`, and a request held back by a reconnecting client must
+    /// not be played seconds after its player was told it failed.
+    expires_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -55,7 +61,7 @@ pub(super) async fn start(
         .subscribe(vec![req_channel.clone(), reply_channel.clone()])
         .await?;
     // Subscribe again by itself after Redis comes back.
-    cluster.inner.subscriber.manage_subscriptions();
+    super::link::keep_subscribed(cluster.inner.subscriber.clone());
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -101,6 +107,10 @@ pub(super) async fn start(
 
 /// Serves a request from another instance in one of our rooms, and replies.
 async fn serve(cluster: Cluster, rooms: Rooms, req: Request) {
+    if unix_now().as_millis() as u64 > req.expires_at {
+        warn!(room = %req.room, from = %req.from, "dropped a forwarded call that arrived after its caller gave up");
+        return;
+    }
     let result = match req.sid.parse() {
         Ok(sid) => {
             let member = Member {
@@ -146,6 +156,7 @@ pub(super) async fn call(
         sid: member.sid.to_string(),
         player: PlayerRef::clone(&member.player),
         call,
+        expires_at: (unix_now() + inner.options.forward_timeout).as_millis() as u64,
     };
     let (tx, rx) = oneshot::channel();
     inner.pending.insert(id, tx);
@@ -155,17 +166,18 @@ pub(super) async fn call(
         ))
     };
     let json = serde_json::to_string(&req).unwrap_or_default();
-    if inner
-        .client
-        .publish::<(), _, _>(requests(cluster, owner), json)
-        .await
-        .is_err()
-    {
-        inner.pending.remove(&id);
-        return Err(unavailable());
-    }
-    match tokio::time::timeout(inner.options.forward_timeout, rx).await {
-        Ok(Ok(result)) => result.map_err(HubError::Remote),
+    // One deadline for sending and answering: a publish stuck on a Redis that
+    // just went away counts against it too.
+    let exchange = async {
+        inner
+            .client
+            .publish::<(), _, _>(requests(cluster, owner), json)
+            .await
+            .ok()?;
+        rx.await.ok()
+    };
+    match tokio::time::timeout(inner.options.forward_timeout, exchange).await {
+        Ok(Some(result)) => result.map_err(HubError::Remote),
         _ => {
             inner.pending.remove(&id);
             Err(unavailable())
