@@ -82,15 +82,16 @@ pub async fn run(
         ParserKind::Json => builder.with_parser(ParserConfig::common()),
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
     };
-    let Some(options) = config.cluster_options() else {
-        let parts = Parts {
-            listener,
-            config,
-            store,
-            tokens,
-            metrics,
-            cluster: None,
-        };
+    let options = config.cluster_options();
+    let mut parts = Parts {
+        listener,
+        config,
+        store,
+        tokens,
+        metrics,
+        cluster: None,
+    };
+    let Some(options) = options else {
         let register = |io: &SocketIo, hub: Hub| {
             socket::register(io, hub);
             std::future::ready(Ok(()))
@@ -115,14 +116,7 @@ pub async fn run(
         .context("cannot set up the socket.io Redis adapter")?;
     let builder = builder.with_adapter::<FredAdapter<_>>(adapter);
     let up = cluster.up_flag();
-    let parts = Parts {
-        listener,
-        config,
-        store,
-        tokens,
-        metrics,
-        cluster: Some(cluster),
-    };
+    parts.cluster = Some(cluster);
     let register = |io: &SocketIo<FredAdapter<_>>, hub: Hub| {
         let init = socket::register(io, hub);
         async move {

@@ -7,6 +7,7 @@ use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,6 +82,17 @@ impl<A: Adapter> IoFanout<A> {
         }
     }
 
+    /// Operators addressing socket `sid` on instance `node`: this instance's
+    /// own sockets directly, others through the cluster.
+    fn member(&self, sid: Sid, node: &str) -> BroadcastOperators<A> {
+        let to = personal_room(sid);
+        if node == &*self.node {
+            self.io.local().to(to)
+        } else {
+            self.io.to(to)
+        }
+    }
+
     fn everywhere(&self) -> bool {
         self.cluster_up.load(Ordering::Acquire)
     }
@@ -125,18 +137,7 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let to = personal_room(sid);
-            if node == &*self.node {
-                return self
-                    .io
-                    .local()
-                    .to(to)
-                    .join(channels)
-                    .await
-                    .map_err(|e| e.to_string());
-            }
-            self.io
-                .to(to)
+            self.member(sid, node)
                 .join(channels)
                 .await
                 .map_err(|e| e.to_string())
@@ -150,18 +151,7 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let to = personal_room(sid);
-            if node == &*self.node {
-                return self
-                    .io
-                    .local()
-                    .to(to)
-                    .leave(channels)
-                    .await
-                    .map_err(|e| e.to_string());
-            }
-            self.io
-                .to(to)
+            self.member(sid, node)
                 .leave(channels)
                 .await
                 .map_err(|e| e.to_string())
