@@ -327,7 +327,7 @@ impl Config {
 }
 
 /// `redis://user:secret@host` printed as `redis://user:***@host`.
-fn mask_password(url: &str) -> String {
+pub(crate) fn mask_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];

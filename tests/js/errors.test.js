@@ -1,9 +1,9 @@
 // The error table, case by case: exact code, well-formed error ack, nothing
 // changed, nobody else affected.
 //
-// Not covered: `internal` (a server fault) and `unavailable` (the owning
-// instance of a room cannot be reached) cannot be provoked from outside a
-// single healthy node.
+// Not covered here: `internal` (a server fault; see server/tests/storage_faults.rs
+// for a failing disk) and `unavailable` (the owning instance of a room cannot be
+// reached; see cluster.test.js).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ack, ackArgs, closeAll, sleep, startServer } from "./helpers/server.js";

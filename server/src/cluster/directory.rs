@@ -65,7 +65,7 @@ pub(super) fn start(cluster: Cluster, rooms: Rooms, stop: CancellationToken) {
             if let Err(e) = publish(&cluster, &rooms).await {
                 warn!(cause = %e, "could not publish this instance's rooms to the directory");
             }
-            refresh(&cluster, Some(&rooms)).await;
+            refresh(&cluster).await;
         }
         // Leave the directory at once on a clean stop, rather than at TTL.
         let key = cluster.key(&format!("node:{}", cluster.node()));
@@ -94,9 +94,9 @@ async fn publish(cluster: &Cluster, rooms: &Rooms) -> Result<(), fred::error::Er
     client.sadd::<(), _, _>(cluster.key("nodes"), node).await
 }
 
-/// Reads every instance's entry. With `rooms`, tells this instance's rooms
-/// about instances that stopped answering since the last refresh.
-pub(super) async fn refresh(cluster: &Cluster, rooms: Option<&Rooms>) {
+/// Reads every instance's entry, and tells this instance's rooms about
+/// instances that stopped answering since the last refresh.
+pub(super) async fn refresh(cluster: &Cluster) {
     let client = &cluster.inner.client;
     let nodes: Vec<String> = match client.smembers(cluster.key("nodes")).await {
         Ok(nodes) => nodes,
@@ -166,7 +166,7 @@ pub(super) async fn refresh(cluster: &Cluster, rooms: Option<&Rooms>) {
     if !expired.is_empty() {
         let _: Result<(), _> = client.srem(cluster.key("nodes"), expired).await;
     }
-    if let Some(rooms) = rooms {
+    if let Some(rooms) = cluster.inner.rooms.get() {
         for node in gone.into_iter().filter(|n| *n != me) {
             info!(node = %node, "an instance stopped answering; its sockets leave our rooms");
             rooms.node_gone(node.as_str().into());

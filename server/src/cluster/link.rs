@@ -1,6 +1,7 @@
 //! The Redis connections, and the watch that says whether Redis answers.
 
 use super::Cluster;
+use crate::config::mask_password;
 use anyhow::Context;
 use fred::clients::{Client, SubscriberClient};
 use fred::prelude::{
@@ -20,8 +21,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 const WATCH_EVERY: Duration = Duration::from_millis(1000);
 
 fn builder(url: &str) -> anyhow::Result<Builder> {
-    let mut config =
-        Config::from_url(url).with_context(|| format!("invalid setting REDIS_URL: `{url}`"))?;
+    let mut config = Config::from_url(url)
+        .with_context(|| format!("invalid setting REDIS_URL: `{}`", mask_password(url)))?;
     // The socket.io adapter needs RESP3; fred does not read it from the URL.
     config.version = RespVersion::RESP3;
     let mut builder = Builder::from_config(config);
@@ -43,14 +44,14 @@ pub(super) async fn connect(url: &str) -> anyhow::Result<(Client, SubscriberClie
     client
         .init()
         .await
-        .with_context(|| format!("cannot reach Redis at REDIS_URL={url}"))?;
+        .with_context(|| format!("cannot reach Redis at REDIS_URL={}", mask_password(url)))?;
     let subscriber = b
         .build_subscriber_client()
         .context("invalid setting REDIS_URL")?;
     subscriber
         .init()
         .await
-        .with_context(|| format!("cannot reach Redis at REDIS_URL={url}"))?;
+        .with_context(|| format!("cannot reach Redis at REDIS_URL={}", mask_password(url)))?;
     Ok((client, subscriber))
 }
 
@@ -63,7 +64,7 @@ pub async fn connect_adapter_client(url: &str) -> anyhow::Result<SubscriberClien
     client
         .init()
         .await
-        .with_context(|| format!("cannot reach Redis at REDIS_URL={url}"))?;
+        .with_context(|| format!("cannot reach Redis at REDIS_URL={}", mask_password(url)))?;
     Ok(client)
 }
 

@@ -63,6 +63,8 @@ struct Inner {
     pending: DashMap<u64, oneshot::Sender<Result<RoomAnswer, ErrorBody>>>,
     next_id: AtomicU64,
     directory: RwLock<Directory>,
+    /// This instance's rooms, once started: told when another instance is gone.
+    rooms: std::sync::OnceLock<Rooms>,
 }
 
 impl Cluster {
@@ -78,6 +80,7 @@ impl Cluster {
                 pending: DashMap::new(),
                 next_id: AtomicU64::new(1),
                 directory: RwLock::new(Directory::default()),
+                rooms: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -100,6 +103,7 @@ impl Cluster {
     /// Starts the background work: serving requests from other instances,
     /// the directory heartbeat, and watching Redis. Stops with `stop`.
     pub async fn start(&self, rooms: Rooms, stop: CancellationToken) -> anyhow::Result<()> {
+        let _ = self.inner.rooms.set(rooms.clone()); // started once
         rpc::start(self.clone(), rooms.clone(), stop.clone()).await?;
         directory::start(self.clone(), rooms.clone(), stop.clone());
         link::watch(self.clone(), stop);
@@ -157,7 +161,7 @@ impl Cluster {
             if attempt > 0 {
                 tokio::time::sleep(LOOKUP_PAUSE).await;
             }
-            directory::refresh(self, None).await;
+            directory::refresh(self).await;
             if let Some(owner) = self.owner_of(room) {
                 return Some(owner);
             }

@@ -5,10 +5,10 @@
 use futures_util::future::BoxFuture;
 use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
+use socketioxide::{BroadcastError, SocketIo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -114,8 +114,12 @@ impl<A: Adapter> Fanout for IoFanout<A> {
                     .except(except.clone())
                     .emit(event, &payload)
                     .await;
-                if sent.is_ok() {
-                    return Ok(());
+                match sent {
+                    // Only an adapter error means nothing was sent here yet; a
+                    // socket that could not take the packet (closing, buffer
+                    // full) was skipped and the others have it already.
+                    Err(BroadcastError::Adapter(_)) => {}
+                    other => return other.map_err(|e| e.to_string()),
                 }
             }
             // The cluster link is down (or failed before anything was sent):

@@ -140,11 +140,27 @@ fn install_handlers<A: Adapter>(s: &SocketRef<A>, hub: &Hub) {
             return;
         };
         for room in session.take_rooms() {
-            let _ = hub
-                .call_room(&room, member(&hub, &s, &session), RoomCall::SocketGone)
-                .await;
+            tokio::spawn(tell_gone(hub.clone(), room, member(&hub, &s, &session)));
         }
     });
+}
+
+/// Tells a room that a member socket is gone. A room on another instance may
+/// be out of reach for a while (Redis or its owner down): keep trying, or its
+/// seat would look connected forever and never reach the grace period.
+async fn tell_gone(hub: Hub, room: crate::room::RoomId, member: Member) {
+    const ATTEMPTS: u32 = 30;
+    const PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+    for attempt in 1..=ATTEMPTS {
+        match hub
+            .call_room(&room, member.clone(), RoomCall::SocketGone)
+            .await
+        {
+            Err(HubError::Unavailable(_)) if attempt < ATTEMPTS => tokio::time::sleep(PAUSE).await,
+            // Done, or the room is gone and there is nobody left to tell.
+            _ => return,
+        }
+    }
 }
 
 async fn lobby_list<A: Adapter>(
