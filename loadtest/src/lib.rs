@@ -2,12 +2,19 @@
 //!
 //! [`client`] is a socket.io v5 client over WebSocket, used by the server's
 //! integration tests and by the load generator; [`http`] is a minimal HTTP
-//! client for the JSON API (guest tokens, lobby, leaderboard).
+//! client for the JSON API (guest tokens, lobby, leaderboard); [`workloads`]
+//! holds the benchmarks (W1 idle, W2 fan-out), [`report`] their result
+//! pieces and output, [`procfs`] the server's CPU and RSS, [`target`] the
+//! loopback-only guard.
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod http;
+pub mod procfs;
+pub mod report;
+pub mod target;
+pub mod workloads;
 
 pub use client::{
     Client, ClientConfig, ClientError, ClientStats, DisconnectReason, Event, Overflow,

@@ -1,5 +1,23 @@
-//! `loadtest`: not yet a benchmark runner (see issue 5); it only says so.
-fn main() {
-    eprintln!("loadtest: the workloads are not implemented yet; see docs/benchmarks.md");
-    std::process::exit(2);
+//! `loadtest`: runs gamehub's benchmark workloads (W1 idle, W2 fan-out) against a server on loopback.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("loadtest: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadtest: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

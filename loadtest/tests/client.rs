@@ -547,3 +547,31 @@ async fn tls_urls_are_refused() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn taken_events_arrive_while_the_client_is_shared() {
+    let (url, _) = fake_server(|mut ws| async move {
+        accept(&mut ws, 25_000, 20_000).await;
+        send(&mut ws, r#"42["room:chat",{"text":"a"}]"#).await;
+        let (id, event, _) = recv_event(&mut ws).await;
+        assert_eq!(event, "room:chat");
+        send(&mut ws, format!(r#"43{}[{{"ok":true}}]"#, id.unwrap())).await;
+        while recv(&mut ws).await.is_some() {}
+    })
+    .await;
+    let mut client = Client::connect(&url, auth()).await.unwrap();
+    let mut events = client.take_events();
+    assert_eq!(
+        events.recv().await,
+        Some(("room:chat".to_owned(), json!({"text": "a"})))
+    );
+    let shared = std::sync::Arc::new(client);
+    let ack: Value = shared
+        .emit_with_ack("room:chat", &json!({"text": "b"}))
+        .await
+        .unwrap();
+    assert_eq!(ack, json!({"ok": true}));
+    let mut client = std::sync::Arc::into_inner(shared).unwrap();
+    assert_eq!(client.next_event().await, None);
+    client.disconnect().await;
+}

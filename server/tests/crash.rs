@@ -38,6 +38,9 @@ impl Server {
             .env("DB_PATH", db)
             .env("SECRET_KEY", "crash-test-secret-crash-test-secret!!")
             .env("RUST_LOG", "info")
+            // Bots play as fast as acks come back, far above a person's pace.
+            .env("RATE_LIMIT_PER_SEC", "10000")
+            .env("RATE_LIMIT_BURST", "10000")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

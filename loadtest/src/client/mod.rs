@@ -248,6 +248,16 @@ impl Client {
         self.events.recv().await
     }
 
+    /// Takes the stream of server pushes out of the client, so one task can
+    /// read pushes while others emit through a shared `&Client`. Afterwards
+    /// [`Client::next_event`] on the client returns `None` at once; dropping
+    /// the returned receiver makes the connection task discard later pushes.
+    pub fn take_events(&mut self) -> mpsc::Receiver<Event> {
+        let (_, mut closed) = mpsc::channel(1);
+        closed.close();
+        std::mem::replace(&mut self.events, closed)
+    }
+
     /// The next server push if one is already buffered.
     pub fn try_next_event(&mut self) -> Option<Event> {
         self.events.try_recv().ok()

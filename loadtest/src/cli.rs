@@ -1,0 +1,206 @@
+//! The `loadtest` command line: one subcommand per workload, a table at the end, JSON on request.
+
+use clap::{Parser, Subcommand};
+use loadtest::report::{print_table, write_json};
+use loadtest::workloads::{W1Options, W1Result, W2Options, W2Result, w1, w2};
+use std::path::PathBuf;
+
+/// Benchmark workloads against a gamehub server on loopback.
+///
+/// The hub limits each socket to RATE_LIMIT_PER_SEC events/s (30 by default):
+/// for W2 above ~25 Hz start it with RATE_LIMIT_PER_SEC and RATE_LIMIT_BURST raised.
+#[derive(Debug, Parser)]
+#[command(name = "loadtest", version)]
+pub struct Args {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, Subcommand)]
+enum Workload {
+    /// W1 idle: N authenticated sockets in lobby rooms of 10, held without traffic.
+    W1 {
+        #[command(flatten)]
+        common: Common,
+        /// Sockets to connect (rounded up to rooms of 10).
+        #[arg(long, default_value_t = 1000)]
+        sockets: usize,
+        /// Seconds to hold them idle.
+        #[arg(long, default_value_t = 30.0)]
+        hold: f64,
+    },
+    /// W2 fan-out: R rooms x P players, each sending `room:chat` at F Hz.
+    W2 {
+        #[command(flatten)]
+        common: Common,
+        /// Rooms.
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        /// Players per room.
+        #[arg(long, default_value_t = 10)]
+        players: usize,
+        /// Messages per second per player.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Seconds to wait for the last deliveries after sending.
+        #[arg(long, default_value_t = 2.0)]
+        drain: f64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// Server base URL; only loopback addresses are accepted.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// Server pid, to read its CPU time and RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs the chosen workload and prints its table.
+pub async fn run(args: Args) -> Result<(), String> {
+    match args.workload {
+        Workload::W1 {
+            common,
+            sockets,
+            hold,
+        } => {
+            let result = w1(W1Options {
+                url: common.url.clone(),
+                sockets,
+                hold_secs: hold,
+                server_pid: common.server_pid,
+                progress: !common.quiet,
+            })
+            .await?;
+            print_table("W1 idle", &w1_rows(&result));
+            save(&common, &result)
+        }
+        Workload::W2 {
+            common,
+            rooms,
+            players,
+            rate,
+            seconds,
+            drain,
+        } => {
+            let result = w2(W2Options {
+                url: common.url.clone(),
+                rooms,
+                players,
+                rate_hz: rate,
+                seconds,
+                drain_secs: drain,
+                server_pid: common.server_pid,
+                progress: !common.quiet,
+            })
+            .await?;
+            print_table("W2 fan-out", &w2_rows(&result));
+            save(&common, &result)
+        }
+    }
+}
+
+fn save<T: serde::Serialize>(common: &Common, result: &T) -> Result<(), String> {
+    if let Some(path) = &common.json {
+        write_json(path, result).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn row(key: &str, value: impl std::fmt::Display) -> (String, String) {
+    (key.to_owned(), value.to_string())
+}
+
+fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
+    value.map_or_else(|| "- (no --server-pid)".to_owned(), show)
+}
+
+fn w1_rows(r: &W1Result) -> Vec<(String, String)> {
+    vec![
+        row(
+            "sockets connected",
+            format!("{} of {}", r.connected, r.options.sockets),
+        ),
+        row(
+            "connects/s (token+connect+join)",
+            format!("{:.0}", r.connects_per_sec),
+        ),
+        row("still connected after hold", r.connected_after_hold),
+        row(
+            "server RSS baseline",
+            opt(r.rss_baseline_kb, |kb| format!("{kb} KiB")),
+        ),
+        row(
+            "server RSS per socket",
+            opt(r.rss_per_socket_kb, |kb| format!("{kb:.1} KiB")),
+        ),
+        row(
+            "server CPU while idle",
+            opt(r.idle_cpu_percent, |p| format!("{p:.2} % of a core")),
+        ),
+        row("errors", errors_text(r.errors.count, &r.errors.first)),
+    ]
+}
+
+fn w2_rows(r: &W2Result) -> Vec<(String, String)> {
+    let o = &r.options;
+    let l = &r.latency;
+    vec![
+        row(
+            "rooms x players @ rate",
+            format!(
+                "{} x {} @ {} Hz for {} s",
+                o.rooms, o.players, o.rate_hz, o.seconds
+            ),
+        ),
+        row("messages sent", r.messages_sent),
+        row(
+            "deliveries",
+            format!("{} of {} expected", r.deliveries, r.expected_deliveries),
+        ),
+        row("delivery ratio", format!("{:.6}", r.delivery_ratio)),
+        row("deliveries/s", format!("{:.0}", r.deliveries_per_sec)),
+        row(
+            "latency p50 / p90 / p99 / p99.9",
+            format!(
+                "{:.2} / {:.2} / {:.2} / {:.2} ms",
+                l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms
+            ),
+        ),
+        row("latency max", format!("{:.2} ms", l.max_ms)),
+        row(
+            "server CPU",
+            opt(r.server, |s| format!("{:.2} s", s.cpu_secs)),
+        ),
+        row(
+            "server CPU-s per 1M deliveries",
+            opt(r.cpu_secs_per_million_deliveries, |c| format!("{c:.2}")),
+        ),
+        row(
+            "server RSS before / after",
+            opt(r.server, |s| {
+                format!("{} / {} KiB", s.rss_before_kb, s.rss_after_kb)
+            }),
+        ),
+        row("errors", errors_text(r.errors.count, &r.errors.first)),
+    ]
+}
+
+fn errors_text(count: u64, first: &[String]) -> String {
+    match first.first() {
+        None => count.to_string(),
+        Some(e) => format!("{count} (first: {e})"),
+    }
+}

@@ -1,0 +1,142 @@
+//! The benchmark workloads (see `shared/bench/workloads.md`) and the room setup they share.
+//!
+//! Each workload is a library function taking its options and returning a
+//! result struct, so the `loadtest` binary and the smoke test run the same code.
+
+pub mod w1;
+pub mod w2;
+
+pub use w1::{W1Options, W1Result, w1};
+pub use w2::{W2Options, W2Result, w2};
+
+use crate::client::{Client, ClientConfig, Overflow};
+use crate::http::guest_token;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use indicatif::{ProgressBar, ProgressStyle};
+use protocol::events::{Joined, RoomCreate, RoomJoin};
+use protocol::{Ack, Role, event_names};
+use serde_json::json;
+use std::time::Duration;
+
+/// Rooms set up at the same time (each connects its members one after another).
+const SETUP_ROOMS_IN_FLIGHT: usize = 64;
+
+/// A client config for many sockets: small buffers, generous timeouts.
+pub(crate) fn load_config(overflow: Overflow, event_capacity: usize) -> ClientConfig {
+    ClientConfig {
+        connect_timeout: Duration::from_secs(20),
+        ack_timeout: Duration::from_secs(20),
+        event_capacity,
+        overflow,
+        outgoing_capacity: 16,
+        read_buffer_size: 4 * 1024,
+        ..ClientConfig::default()
+    }
+}
+
+/// One authenticated, connected socket: guest token from the HTTP API, then CONNECT.
+async fn connect_guest(url: &str, config: &ClientConfig, name: &str) -> Result<Client, String> {
+    let (token, _player) = guest_token(url, name)
+        .await
+        .map_err(|e| format!("guest token for {name}: {e}"))?;
+    Client::connect_with(config, url, Some(json!({ "token": token })))
+        .await
+        .map_err(|e| format!("connect {name}: {e}"))
+}
+
+/// Sends `event` with `payload` and expects an ok `Joined` ack; returns the room id.
+async fn join_ack<T: serde::Serialize>(
+    client: &Client,
+    event: &str,
+    payload: &T,
+) -> Result<String, String> {
+    match client.emit_with_ack::<_, Ack<Joined>>(event, payload).await {
+        Ok(Ack::Ok(joined)) => Ok(joined.room.id),
+        Ok(Ack::Err(e)) => Err(format!("{event}: {e}")),
+        Err(e) => Err(format!("{event}: {e}")),
+    }
+}
+
+/// A lobby room of `size` sockets: the first creates a `tictactoe` room (and
+/// takes seat 0), the rest join it as spectators, all at once. Each socket
+/// joined ticks `progress`. Returns the room id and the sockets, creator
+/// first; if any socket fails, the ones set up are dropped and the error returned.
+pub(crate) async fn setup_room(
+    url: &str,
+    config: &ClientConfig,
+    tag: &str,
+    size: usize,
+    progress: &ProgressBar,
+) -> Result<(String, Vec<Client>), String> {
+    let creator = connect_guest(url, config, &format!("{tag}-0")).await?;
+    let create = RoomCreate {
+        game: "tictactoe".to_owned(),
+        options: None,
+    };
+    let room_id = join_ack(&creator, event_names::ROOM_CREATE, &create).await?;
+    progress.inc(1);
+    let join = RoomJoin {
+        room_id: room_id.clone(),
+        role: Role::Spectator,
+    };
+    let mut joining: FuturesUnordered<_> = (1..size)
+        .map(|i| {
+            let name = format!("{tag}-{i}");
+            let join = &join;
+            async move {
+                let client = connect_guest(url, config, &name).await?;
+                join_ack(&client, event_names::ROOM_JOIN, join).await?;
+                progress.inc(1);
+                Ok::<_, String>(client)
+            }
+        })
+        .collect();
+    let mut members = vec![creator];
+    while let Some(member) = joining.next().await {
+        members.push(member?);
+    }
+    Ok((room_id, members))
+}
+
+/// Sets up `rooms` lobby rooms of `size` sockets, [`SETUP_ROOMS_IN_FLIGHT`] at
+/// a time; one result per room, in no particular order.
+pub(crate) async fn setup_rooms(
+    url: &str,
+    config: &ClientConfig,
+    rooms: usize,
+    size: usize,
+    progress: &ProgressBar,
+) -> Vec<Result<(String, Vec<Client>), String>> {
+    // Guest names are 1..24 characters: a per-run prefix keeps them apart across runs.
+    let run = std::process::id() % 10_000;
+    futures_util::stream::iter(0..rooms)
+        .map(|r| {
+            let tag = format!("lt{run}r{r}");
+            async move { setup_room(url, config, &tag, size, progress).await }
+        })
+        .buffer_unordered(SETUP_ROOMS_IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// Leaves cleanly with every client, many at a time.
+pub(crate) async fn disconnect_all(clients: Vec<Client>) {
+    futures_util::stream::iter(clients)
+        .for_each_concurrent(256, |client| client.disconnect())
+        .await;
+}
+
+/// A progress bar of `len` steps, or a hidden one when `show` is false.
+pub(crate) fn progress_bar(show: bool, len: u64, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(&format!(
+        "{what:>8} [{{elapsed_precise}}] {{bar:40}} {{pos}}/{{len}} {{msg}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}

@@ -1,0 +1,336 @@
+//! W2 fan-out: rooms of players chatting at a fixed rate; delivery ratio and latency of every push.
+//!
+//! Each `room:chat` text is 32 ASCII digits: the send time in nanoseconds
+//! since the run started, zero-padded. The server broadcasts it to the whole
+//! room, sender included, so every message is expected `players` times.
+
+use super::{disconnect_all, load_config, progress_bar, setup_rooms};
+use crate::client::{Client, Event, Overflow};
+use crate::report::{Errors, Latency, ServerProbe, ServerUsage, latency_histogram};
+use crate::target::require_loopback;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use protocol::events::RoomChat;
+use protocol::{Ack, Empty, event_names};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// What W2 runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct W2Options {
+    /// Server base URL (loopback only).
+    pub url: String,
+    /// Rooms.
+    pub rooms: usize,
+    /// Players per room (all of them send and receive).
+    pub players: usize,
+    /// Messages per second each player sends.
+    pub rate_hz: f64,
+    /// How long players send.
+    pub seconds: f64,
+    /// How long to wait after sending for the last deliveries.
+    pub drain_secs: f64,
+    /// Server pid, to read its CPU time and RSS from `/proc`.
+    pub server_pid: Option<u32>,
+    /// Draw a progress bar on stderr.
+    #[serde(skip)]
+    pub progress: bool,
+}
+
+/// What W2 measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct W2Result {
+    /// The options it ran with.
+    pub options: W2Options,
+    /// Seconds to get every socket connected and in its room.
+    pub setup_secs: f64,
+    /// `room:chat` messages sent.
+    pub messages_sent: u64,
+    /// `messages_sent * players`.
+    pub expected_deliveries: u64,
+    /// `room:chat` pushes received (from this run's senders).
+    pub deliveries: u64,
+    /// `deliveries / expected_deliveries`.
+    pub delivery_ratio: f64,
+    /// Deliveries per second of the sending window.
+    pub deliveries_per_sec: f64,
+    /// Send-to-receive latency of every delivery.
+    pub latency: Latency,
+    /// Server CPU and RSS over sending and draining, with `server_pid`.
+    pub server: Option<ServerUsage>,
+    /// Server CPU seconds per million deliveries, with `server_pid`.
+    pub cpu_secs_per_million_deliveries: Option<f64>,
+    /// Failed acks, malformed pushes, lost connections.
+    pub errors: Errors,
+}
+
+/// Counters shared by all sender and receiver tasks, for progress and totals.
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+/// Runs W2: sets up the rooms, sends for `seconds`, drains, and reports.
+/// Fails before sending if the options are out of bounds or any socket cannot join.
+pub async fn w2(options: W2Options) -> Result<W2Result, String> {
+    validate(&options)?;
+    let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
+    let epoch = Instant::now();
+    let config = load_config(Overflow::Wait, 1024);
+    let total = (options.rooms * options.players) as u64;
+    let bar = progress_bar(options.progress, total, "join");
+    let rooms = setup_rooms(&options.url, &config, options.rooms, options.players, &bar).await;
+    bar.finish_and_clear();
+    let mut members = Vec::new();
+    for room in rooms {
+        let (room_id, clients) = room?;
+        members.extend(clients.into_iter().map(|c| (room_id.clone(), c)));
+    }
+    let setup_secs = epoch.elapsed().as_secs_f64();
+
+    let counters = Arc::new(Counters::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let period = Duration::from_secs_f64(1.0 / options.rate_hz);
+    let send_start = Instant::now() + Duration::from_millis(50);
+    let send_end = send_start + Duration::from_secs_f64(options.seconds);
+    let before = probe.sample();
+    let mut senders = Vec::with_capacity(members.len());
+    let mut receivers = Vec::with_capacity(members.len());
+    let n = members.len();
+    for (i, (room_id, mut client)) in members.into_iter().enumerate() {
+        let events = client.take_events();
+        receivers.push(tokio::spawn(receive(
+            events,
+            epoch,
+            Arc::clone(&counters),
+            stop_rx.clone(),
+        )));
+        // Spread the first sends over one period so the load is even.
+        let first = send_start + period.mul_f64(i as f64 / n as f64);
+        let sender = Sender {
+            client: Arc::new(client),
+            room_id,
+            epoch,
+            counters: Arc::clone(&counters),
+        };
+        senders.push(tokio::spawn(sender.run(first, period, send_end)));
+    }
+
+    let bar = progress_bar(
+        options.progress,
+        (options.seconds * 1000.0) as u64,
+        "send ms",
+    );
+    while Instant::now() < send_end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        bar.set_position(send_start.elapsed().as_millis() as u64);
+        bar.set_message(format!(
+            "sent {} delivered {}",
+            counters.sent.load(Ordering::Relaxed),
+            counters.received.load(Ordering::Relaxed)
+        ));
+    }
+    bar.finish_and_clear();
+
+    let mut errors = Errors::default();
+    let mut clients = Vec::with_capacity(senders.len());
+    for sender in senders {
+        let (client, sender_errors) = sender.await.map_err(|e| format!("sender task: {e}"))?;
+        errors.merge(sender_errors);
+        clients.push(client);
+    }
+    let messages_sent = counters.sent.load(Ordering::Relaxed);
+    let expected = messages_sent * options.players as u64;
+    let drain_end = Instant::now() + Duration::from_secs_f64(options.drain_secs);
+    while counters.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = probe.sample();
+
+    let _ = stop_tx.send(true);
+    let mut histogram = latency_histogram();
+    for receiver in receivers {
+        let (h, receiver_errors) = receiver.await.map_err(|e| format!("receiver task: {e}"))?;
+        histogram
+            .add(h)
+            .map_err(|e| format!("merging histograms: {e}"))?;
+        errors.merge(receiver_errors);
+    }
+    let clients = clients.into_iter().filter_map(Arc::into_inner).collect();
+    disconnect_all(clients).await;
+
+    let deliveries = counters.received.load(Ordering::Relaxed);
+    let server = probe.usage(before, after);
+    Ok(W2Result {
+        setup_secs,
+        messages_sent,
+        expected_deliveries: expected,
+        deliveries,
+        delivery_ratio: if expected == 0 {
+            0.0
+        } else {
+            deliveries as f64 / expected as f64
+        },
+        deliveries_per_sec: deliveries as f64 / options.seconds,
+        latency: Latency::from_micros(&histogram),
+        cpu_secs_per_million_deliveries: server
+            .filter(|_| deliveries > 0)
+            .map(|s| s.cpu_secs / deliveries as f64 * 1e6),
+        server,
+        errors,
+        options,
+    })
+}
+
+/// Bounds that keep a run finite and on this machine.
+fn validate(o: &W2Options) -> Result<(), String> {
+    require_loopback(&o.url).map_err(|e| e.to_string())?;
+    if o.rooms == 0 || o.players == 0 || o.rooms * o.players > 100_000 {
+        return Err("rooms x players must be 1..=100000".to_owned());
+    }
+    if !(o.rate_hz > 0.0 && o.rate_hz <= 1000.0) {
+        return Err("--rate must be in (0, 1000] Hz".to_owned());
+    }
+    let seconds_ok = o.seconds > 0.0 && o.seconds <= 3600.0;
+    if !seconds_ok || !(0.0..=60.0).contains(&o.drain_secs) {
+        return Err("--seconds must be in (0, 3600] and the drain in [0, 60]".to_owned());
+    }
+    Ok(())
+}
+
+/// One player's sending side.
+struct Sender {
+    client: Arc<Client>,
+    room_id: String,
+    epoch: Instant,
+    counters: Arc<Counters>,
+}
+
+impl Sender {
+    /// Sends one chat per `period` from `first` until `end` (ticks missed by a
+    /// slow generator are skipped, not sent late), then waits for every ack.
+    async fn run(self, first: Instant, period: Duration, end: Instant) -> (Arc<Client>, Errors) {
+        let mut errors = Errors::default();
+        let mut tick = tokio::time::interval_at(first, period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut acks = FuturesUnordered::new();
+        let mut sending = true;
+        loop {
+            tokio::select! {
+                at = tick.tick(), if sending => {
+                    if at >= end {
+                        sending = false;
+                        continue;
+                    }
+                    let chat = RoomChat {
+                        room_id: self.room_id.clone(),
+                        text: format!("{:032}", self.epoch.elapsed().as_nanos()),
+                    };
+                    let client = &*self.client;
+                    acks.push(async move {
+                        client.emit_with_ack::<_, Ack<Empty>>(event_names::ROOM_CHAT, &chat).await
+                    });
+                    self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(ack) = acks.next() => match ack {
+                    Ok(Ack::Ok(Empty {})) => {}
+                    Ok(Ack::Err(e)) => errors.add(format!("room:chat: {e}")),
+                    Err(e) => errors.add(format!("room:chat: {e}")),
+                },
+                else => break,
+            }
+        }
+        drop(acks);
+        (self.client, errors)
+    }
+}
+
+/// One player's receiving side: records the latency of every `room:chat`
+/// push until `stop` turns true.
+async fn receive(
+    mut events: mpsc::Receiver<Event>,
+    epoch: Instant,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) -> (Histogram<u64>, Errors) {
+    let mut histogram = latency_histogram();
+    let mut errors = Errors::default();
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some((name, data)) if name == event_names::ROOM_CHAT => {
+                    let sent = data.get("text").and_then(|t| t.as_str()).and_then(|t| t.parse::<u128>().ok());
+                    let Some(sent) = sent else {
+                        errors.add(format!("room:chat push without a send time: {data}"));
+                        continue;
+                    };
+                    let micros = epoch.elapsed().as_nanos().saturating_sub(sent) / 1000;
+                    histogram.saturating_record((micros as u64).max(1));
+                    counters.received.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(_) => {}
+                None => {
+                    errors.add("a receiving socket was disconnected");
+                    break;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    (histogram, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> W2Options {
+        W2Options {
+            url: "http://127.0.0.1:3000".to_owned(),
+            rooms: 2,
+            players: 10,
+            rate_hz: 2.0,
+            seconds: 2.0,
+            drain_secs: 2.0,
+            server_pid: None,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn bounds() {
+        assert!(validate(&options()).is_ok());
+        let bad = [
+            W2Options {
+                url: "http://192.168.1.1:3000".to_owned(),
+                ..options()
+            },
+            W2Options {
+                rooms: 0,
+                ..options()
+            },
+            W2Options {
+                rate_hz: 0.0,
+                ..options()
+            },
+            W2Options {
+                seconds: f64::NAN,
+                ..options()
+            },
+            W2Options {
+                players: 100_001,
+                rooms: 1,
+                ..options()
+            },
+        ];
+        for o in bad {
+            assert!(validate(&o).is_err(), "{o:?}");
+        }
+    }
+}
