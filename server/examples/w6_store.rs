@@ -9,11 +9,14 @@
 //! (`max_batch` 1), each warm-up then a timed window, and reports durable
 //! actions/s, actions per commit (read from the store's own
 //! `gamehub_store_batch_size` histogram through a small `metrics` recorder),
-//! and the ack wait (time `Store::write` takes) percentiles.
+//! and the ack wait (time `Store::write` takes) percentiles, plus the writer
+//! thread's CPU, the I/O per action and how much else ran (noise). With
+//! `--rate` the rooms act at a fixed total pace instead of flat out, to read
+//! the ack wait at a given load. Results and method: `docs/benchmarks.md`.
 //!
 //! ```text
 //! cargo run --release -p gamehub --example w6_store -- [--rooms N] [--seconds S]
-//!     [--warmup S] [--sync normal|full] [--dir DIR] [--out target/bench/w6.json]
+//!     [--warmup S] [--rate R] [--sync normal|full] [--dir DIR] [--out target/bench/w6.json]
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -49,6 +52,11 @@ struct Args {
     /// Warm-up seconds per mode, excluded from every figure.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Offered load in actions/s over all rooms, each room acting at an even
+    /// pace (0: as fast as commits allow, the throughput test). A room whose
+    /// write takes longer than its interval falls behind, as a real one would.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Commit durability: `normal` (survives a process crash) or `full` (an fsync per commit).
     #[arg(long, value_enum, default_value_t = SyncMode::Normal)]
     sync: SyncMode,
@@ -180,6 +188,25 @@ fn move_ops(room: &str, jseq: u64, fixture: &Fixture) -> Vec<WriteOp> {
     ops
 }
 
+/// Sizes of an encoded journal entry and snapshot, for the record.
+fn record_bytes() -> Result<Value> {
+    let fixture = Fixture::new()?;
+    let sizes = |ops: Vec<WriteOp>| -> Vec<usize> {
+        ops.iter()
+            .map(|op| match op {
+                WriteOp::Journal { entry, .. } => entry.len(),
+                WriteOp::Snapshot { state, .. } => state.len(),
+                _ => 0,
+            })
+            .collect()
+    };
+    let with_snapshot = sizes(move_ops("0123456789ab", SNAPSHOT_EVERY, &fixture));
+    Ok(json!({
+        "journal_entry": sizes(move_ops("0123456789ab", 7, &fixture))[0],
+        "snapshot": with_snapshot.get(1).copied().unwrap_or(0),
+    }))
+}
+
 /// One room: moves until told to stop, each waiting for its commit.
 async fn room_task(
     store: Store,
@@ -188,6 +215,7 @@ async fn room_task(
     fixture: Arc<Fixture>,
     acked: Arc<AtomicU64>,
     created: Arc<Barrier>,
+    pace: Option<(Duration, Duration)>,
 ) -> RoomTally {
     let mut tally = RoomTally {
         waits: Vec::new(),
@@ -203,8 +231,14 @@ async fn room_task(
         tally.errors += 1;
     }
     created.wait().await;
+    // With a rate, act every `interval`, starting `offset` in, so rooms spread evenly.
+    let mut next = pace.map(|(_, offset)| tokio::time::Instant::now() + offset);
     let mut jseq = 0;
     loop {
+        if let (Some(at), Some((interval, _))) = (next.as_mut(), pace) {
+            tokio::time::sleep_until(*at).await;
+            *at = (*at + interval).max(tokio::time::Instant::now());
+        }
         if phase.load(Ordering::Acquire) == STOP {
             return tally;
         }
@@ -267,27 +301,23 @@ fn sched_of(tid: Option<u32>) -> [f64; 3] {
     ]
 }
 
-/// Busy CPU seconds of the whole machine (all cores, from /proc/stat), to
-/// tell how much other processes ran during a window.
-fn machine_busy_seconds() -> f64 {
+/// CPU seconds of the whole machine (all cores, from /proc/stat): busy (user,
+/// nice, system, irq, softirq) and stolen by the hypervisor, to tell how much
+/// else ran during a window.
+fn machine_cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-        return f64::NAN;
+        return (f64::NAN, f64::NAN);
     };
     let v: Vec<f64> = cpu
         .split_whitespace()
         .skip(1)
         .filter_map(|x| x.parse().ok())
         .collect();
-    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
-    let busy: f64 = v
-        .iter()
-        .take(8)
-        .enumerate()
-        .filter(|(i, _)| *i != 3 && *i != 4)
-        .map(|(_, x)| x)
-        .sum();
-    busy / USER_HZ
+    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6);
+    (busy / USER_HZ, at(7) / USER_HZ)
 }
 
 /// The whole process, or one thread of it (if it was found).
@@ -395,8 +425,9 @@ struct ModeResult {
     writer_preempts: f64,
     /// Seconds the writer spent inside commits (sum of `gamehub_store_commit_seconds`).
     writer_commit_s: f64,
-    /// CPU seconds other processes used during the window (noise).
+    /// CPU seconds other processes used, and the hypervisor stole, during the window (noise).
     others_cpu_s: f64,
+    steal_s: f64,
     /// Deltas of [`io_counters`] over the window.
     io: [u64; 5],
     db_bytes: u64,
@@ -431,6 +462,7 @@ impl ModeResult {
             "cpu_s": {
                 "process": self.process_cpu_s, "writer_thread": self.writer_cpu_s,
                 "other_processes": self.others_cpu_s,
+                "stolen": self.steal_s,
             },
             "writer_busy": self.writer_cpu_s / self.window_s,
             "writer_thread": {
@@ -502,7 +534,12 @@ async fn run_mode(
     let acked = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = rooms
         .iter()
-        .map(|room| {
+        .enumerate()
+        .map(|(i, room)| {
+            let pace = (args.rate > 0.0).then(|| {
+                let interval = Duration::from_secs_f64(args.rooms as f64 / args.rate);
+                (interval, interval.mul_f64(i as f64 / args.rooms as f64))
+            });
             tokio::spawn(room_task(
                 store.clone(),
                 room.clone(),
@@ -510,6 +547,7 @@ async fn run_mode(
                 fixture.clone(),
                 acked.clone(),
                 created.clone(),
+                pace,
             ))
         })
         .collect();
@@ -526,7 +564,7 @@ async fn run_mode(
     let cpu0 = cpu_seconds(Thread::Process);
     let wcpu0 = cpu_seconds(Thread::Id(writer_tid));
     let io0 = io_counters();
-    let busy0 = machine_busy_seconds();
+    let (busy0, steal0) = machine_cpu_seconds();
     let sched0 = sched_of(writer_tid);
     rec.on.store(true, Ordering::Release);
     phase.store(MEASURE, Ordering::Release);
@@ -551,7 +589,7 @@ async fn run_mode(
     let cpu1 = cpu_seconds(Thread::Process);
     let wcpu1 = cpu_seconds(Thread::Id(writer_tid));
     let io1 = io_counters();
-    let busy1 = machine_busy_seconds();
+    let (busy1, steal1) = machine_cpu_seconds();
     let sched1 = sched_of(writer_tid);
     let load_after = loadavg();
 
@@ -615,6 +653,7 @@ async fn run_mode(
         writer_preempts: sched1[2] - sched0[2],
         writer_commit_s: commits.iter().sum(),
         others_cpu_s: ((busy1 - busy0) - (cpu1 - cpu0)).max(0.0),
+        steal_s: steal1 - steal0,
         io: std::array::from_fn(|i| io1[i].saturating_sub(io0[i])),
         db_bytes,
         load_before,
@@ -668,8 +707,13 @@ fn sync_name(sync: SyncMode) -> &'static str {
 fn print_table(args: &Args, fs: &(String, String, String), results: &[ModeResult]) {
     println!();
     println!(
-        "W6 store: {} rooms, {:.1} s measured per mode (+{:.1} s warm-up), sync={}, database on {} ({} at {})",
+        "W6 store: {} rooms, {}, {:.1} s measured per mode (+{:.1} s warm-up), sync={}, database on {} ({} at {})",
         args.rooms,
+        if args.rate > 0.0 {
+            format!("offered {:.0} actions/s", args.rate)
+        } else {
+            "as fast as commits allow".to_string()
+        },
         args.seconds,
         args.warmup,
         sync_name(args.sync),
@@ -723,9 +767,10 @@ fn print_table(args: &Args, fs: &(String, String, String), results: &[ModeResult
     }
     for r in results {
         println!(
-            "noise, {}: other processes used {:.2} CPU-s of the {:.1} s window on {} cores (this process {:.2}); loadavg {} -> {}",
+            "noise, {}: other processes used {:.2} CPU-s (stolen {:.2}) of the {:.1} s window on {} cores (this process {:.2}); loadavg {} -> {}",
             r.name,
             r.others_cpu_s,
+            r.steal_s,
             r.window_s,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             r.process_cpu_s,
@@ -733,7 +778,7 @@ fn print_table(args: &Args, fs: &(String, String, String), results: &[ModeResult
             r.load_after
         );
     }
-    if let [group, single] = results {
+    if let ([group, single], true) = (results, args.rate <= 0.0) {
         println!(
             "speedup of group commit over one transaction per action: {:.1}x; target >= 50000 durable actions/s: {}",
             group.actions_per_s() / single.actions_per_s(),
@@ -751,6 +796,9 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     if args.rooms == 0 || !(args.seconds > 0.0 && args.seconds <= 600.0) {
         bail!("--rooms must be at least 1 and --seconds in (0, 600]");
+    }
+    if !(args.rate >= 0.0 && args.rate.is_finite()) {
+        bail!("--rate must be 0 (unlimited) or a positive number of actions/s");
     }
     if !(0.0..=60.0).contains(&args.warmup) {
         bail!("--warmup must be in [0, 60]");
@@ -797,17 +845,19 @@ async fn main() -> Result<()> {
         "started_at": started_at,
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "rooms": args.rooms,
+        "offered_rate_per_s": if args.rate > 0.0 { json!(args.rate) } else { json!("unlimited") },
         "seconds": args.seconds,
         "warmup_seconds": args.warmup,
         "sync": sync_name(args.sync),
         "snapshot_every": SNAPSHOT_EVERY,
+        "record_bytes": record_bytes()?,
         "database_dir": base.canonicalize().unwrap_or(base.clone()),
         "filesystem": { "type": fs.0, "device": fs.1, "mount": fs.2 },
         "machine": machine(),
         "modes": results.iter().map(ModeResult::json).collect::<Vec<_>>(),
         "speedup_group_over_single": speedup,
         "target_durable_actions_per_s": 50_000,
-        "target_met": results[0].actions_per_s() >= 50_000.0,
+        "target_met": (args.rate <= 0.0).then(|| results[0].actions_per_s() >= 50_000.0),
     });
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
