@@ -31,6 +31,9 @@ use tracing::{info, warn};
 /// transport closes the connection, as socket.io servers do.
 const TRANSPORT_CAP_BYTES: usize = 1024 * 1024;
 
+/// Tries at subscribing to the cluster's channels at start.
+const SUBSCRIBE_ATTEMPTS: u32 = 3;
+
 /// How long `server:draining` gets to reach clients before sockets are closed.
 const DRAIN_NOTICE: Duration = Duration::from_millis(300);
 
@@ -119,10 +122,26 @@ pub async fn run(
     let up = cluster.up_flag();
     parts.cluster = Some(cluster);
     let register = |io: &SocketIo<FredAdapter<_>>, hub: Hub| {
-        let init = socket::register(io, hub);
+        let io = io.clone();
         async move {
-            init.await
-                .map_err(|e| anyhow::anyhow!("cannot subscribe to the cluster's channels: {e}"))?;
+            // Subscribing can time out on a machine busy at start; registering
+            // the namespace again replaces it, so a few tries are safe.
+            let mut attempt = 1;
+            loop {
+                match socket::register(&io, hub.clone()).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < SUBSCRIBE_ATTEMPTS => {
+                        warn!(cause = %e, attempt, "subscribing to the cluster's channels failed; trying again");
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    Err(e) => {
+                        return Err(anyhow::anyhow!(
+                            "cannot subscribe to the cluster's channels: {e}"
+                        ));
+                    }
+                }
+            }
             cluster::keep_subscribed(resubscriber);
             Ok(())
         }

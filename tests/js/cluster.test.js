@@ -17,13 +17,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ack, closeAll, connect, guest, http, sleep, waitUntil, WAIT_MS } from "./helpers/server.js";
 import {
-  EMPTY_BOARD,
   assertError,
   assertOk,
   assertRoomInfo,
   assertStream,
   board,
   createRoom,
+  EMPTY_BOARD,
   ev,
   joinRoom,
   place,
@@ -31,6 +31,7 @@ import {
   roomEvents,
   seated,
   syncEvents,
+  topRowWinHistory,
   uniqueName,
 } from "./helpers/game.js";
 import { CLUSTER_ENV, readiness, startCluster, startRedis } from "./helpers/cluster.js";
@@ -281,17 +282,7 @@ describe("cluster: games and lobby across instances", () => {
       assert.deepEqual(acks.at(-1), { ok: true, seq: 9 });
       assertError(await place(p2.socket, roomId, 8), "game_over", "move after the end, via node-2");
 
-      const history = roomEvents(roomId, 1, [
-        ev.joined(p1.player, 0),
-        ev.joined(p2.player, 1),
-        ev.started(),
-        ev.placed(0, 0),
-        ev.placed(1, 3),
-        ev.placed(0, 1),
-        ev.placed(1, 4),
-        ev.placed(0, 2),
-        ev.over(0, "line"),
-      ]);
+      const history = topRowWinHistory(roomId, p1.player, p2.player);
       const everyone = [
         ...specs,
         { who: "seat 0 on node-1", socket: p1b, after: 1 },
@@ -393,17 +384,7 @@ describe("cluster: games and lobby across instances", () => {
       assert.equal(jb.seq, 3);
       const acks = await playMoves([a.socket, b.socket], roomId, [0, 3, 1, 4, 2], 4);
       assert.deepEqual(acks.at(-1), { ok: true, seq: 9 });
-      const history = roomEvents(roomId, 1, [
-        ev.joined(a.player, 0),
-        ev.joined(b.player, 1),
-        ev.started(),
-        ev.placed(0, 0),
-        ev.placed(1, 3),
-        ev.placed(0, 1),
-        ev.placed(1, 4),
-        ev.placed(0, 2),
-        ev.over(0, "line"),
-      ]);
+      const history = topRowWinHistory(roomId, a.player, b.player);
       const everyone = [
         { who: "seat 0 on node-2 (owner)", socket: a.socket, after: 1 },
         { who: "seat 1 on node-0", socket: b.socket, after: 3 },
@@ -534,17 +515,7 @@ describe("cluster behind nginx", { skip: nginxSkip }, () => {
     const acks = await playMoves([a.socket, b.socket], roomId, [0, 3, 1, 4, 2], 4);
     assert.deepEqual(acks.at(-1), { ok: true, seq: 9 });
     assertError(await place(b.socket, roomId, 8), "game_over");
-    const history = roomEvents(roomId, 1, [
-      ev.joined(a.player, 0),
-      ev.joined(b.player, 1),
-      ev.started(),
-      ev.placed(0, 0),
-      ev.placed(1, 3),
-      ev.placed(0, 1),
-      ev.placed(1, 4),
-      ev.placed(0, 2),
-      ev.over(0, "line"),
-    ]);
+    const history = topRowWinHistory(roomId, a.player, b.player);
     const everyone = [...specs, { who: a.who, socket: a.socket, after: 1 }, { who: b.who, socket: b.socket, after: 3 }];
     await assertExactStreams(roomId, history, everyone);
     await assertSyncEverywhere(roomId, history, everyone);

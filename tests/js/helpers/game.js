@@ -58,6 +58,24 @@ export function roomEvents(roomId, first, bodies) {
   return bodies.map((event, i) => ({ roomId, seq: first + i, event }));
 }
 
+/**
+ * The events a tic-tac-toe room records when `p0` (seat 0) wins on the top row
+ * with the moves 0, 3, 1, 4, 2: the game most tests play.
+ */
+export function topRowWinHistory(roomId, p0, p1) {
+  return roomEvents(roomId, 1, [
+    ev.joined(p0, 0),
+    ev.joined(p1, 1),
+    ev.started(),
+    ev.placed(0, 0),
+    ev.placed(1, 3),
+    ev.placed(0, 1),
+    ev.placed(1, 4),
+    ev.placed(0, 2),
+    ev.over(0, "line"),
+  ]);
+}
+
 /** A board from a {cell: seat} map. */
 export function board(marks) {
   const b = [...EMPTY_BOARD];
