@@ -13,18 +13,7 @@ import assert from "node:assert/strict";
 import { createServer, request } from "node:http";
 import { ack, closeAll, connect, guest, http, nextEvent, randomSecret, startServer, waitUntil } from "./helpers/server.js";
 import {
-  assertError,
-  assertStream,
-  createRoom,
-  EMPTY_BOARD,
-  ev,
-  joinRoom,
-  newPlayer,
-  place,
-  playMoves,
-  roomEvents,
-  syncEvents,
-  topRowWinHistory,
+  playShortGame,
 } from "./helpers/game.js";
 import { nginxBin, sidOf, startNginx } from "./helpers/nginx.js";
 
@@ -33,44 +22,6 @@ const skip = nginxBin() ? false : "nginx is not installed (scripts/setup install
 const WS = { transports: ["websocket"] };
 const POLLING = { transports: ["polling"], upgrade: false };
 const UPGRADE = { transports: ["polling", "websocket"] };
-
-/**
- * Two players through `url`: A creates a room, B joins, A wins in five moves;
- * acks, events, sync and chat checked. Returns {roomId, a, b} (sockets closed).
- */
-async function fullGame(url, connectOpts, checkTransport) {
-  const a = await newPlayer(url, "alice", connectOpts);
-  const b = await newPlayer(url, "bob", connectOpts);
-  try {
-    if (checkTransport) await checkTransport(a.socket, b.socket);
-    const created = await createRoom(a.socket);
-    const roomId = created.room.id;
-    assert.equal(created.seat, 0);
-    assert.equal(created.seq, 1);
-    assert.deepEqual(created.state, { board: [...EMPTY_BOARD], turn: 0, status: "waiting" });
-    const joined = await joinRoom(b.socket, roomId);
-    assert.equal(joined.seat, 1);
-    assert.deepEqual(joined.state, { board: [...EMPTY_BOARD], turn: 0, status: "playing" });
-
-    const acks = await playMoves([a.socket, b.socket], roomId, [0, 3, 1, 4, 2], 4);
-    assert.deepEqual(acks.at(-1), { ok: true, seq: 9 });
-    assertError(await place(b.socket, roomId, 8), "game_over");
-
-    const expected = topRowWinHistory(roomId, a.player, b.player);
-    assert.deepEqual(await syncEvents(b.socket, roomId, 0), expected);
-    await a.socket.rec.waitSeq(roomId, 9);
-    await b.socket.rec.waitSeq(roomId, 9);
-    assertStream(a.socket.rec.events, roomId, expected, 1, "seat 0");
-    assertStream(b.socket.rec.events, roomId, expected, 3, "seat 1");
-
-    assert.deepEqual(await ack(b.socket, "room:chat", { roomId, text: "gg" }), { ok: true });
-    await waitUntil(() => a.socket.rec.chats.length === 1, { what: "chat line" });
-    assert.equal(a.socket.rec.chats[0].text, "gg");
-    return { roomId, a, b };
-  } finally {
-    closeAll(a.socket, b.socket);
-  }
-}
 
 const onWebSocket = async (...socks) => {
   for (const s of socks) assert.equal(s.io.engine.transport.name, "websocket");
@@ -167,15 +118,15 @@ describe("nginx in front of one gamehub", { skip }, () => {
   });
 
   test("a full game over WebSocket through nginx", async () => {
-    await fullGame(proxy.url, WS, onWebSocket);
+    await playShortGame(proxy.url, WS, onWebSocket);
   });
 
   test("a full game over long-polling only through nginx", async () => {
-    await fullGame(proxy.url, POLLING, onPolling);
+    await playShortGame(proxy.url, POLLING, onPolling);
   });
 
   test("a full game over polling upgraded to WebSocket through nginx", async () => {
-    await fullGame(proxy.url, UPGRADE, upgraded);
+    await playShortGame(proxy.url, UPGRADE, upgraded);
   });
 });
 
@@ -277,7 +228,7 @@ describe("nginx in front of two independent gamehubs (no Redis)", { skip }, () =
    */
   async function gameOnOneInstance(connectOpts, checkTransport) {
     const from = proxy.accessLog().length;
-    const { roomId } = await fullGame(proxy.url, connectOpts, checkTransport);
+    const { roomId } = await playShortGame(proxy.url, connectOpts, checkTransport);
     const where = await listing(roomId);
     assert.equal(where.length, 1, `room ${roomId} is on exactly one instance`);
     const [{ hub, room }] = where;

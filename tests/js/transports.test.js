@@ -2,58 +2,18 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import msgpackParser from "socket.io-msgpack-parser";
-import { ack, closeAll, connect, guest, http, nextEvent, startServer, waitUntil } from "./helpers/server.js";
+import { ack, closeAll, connect, guest, http, nextEvent, startServer } from "./helpers/server.js";
 import {
   assertError,
   assertStream,
   createRoom,
-  EMPTY_BOARD,
-  ev,
   joinRoom,
   newPlayer,
   place,
   playMoves,
-  roomEvents,
+  playShortGame,
   syncEvents,
-  topRowWinHistory,
 } from "./helpers/game.js";
-
-/** Create, join, play A 0, B 3, A 1, B 4, A 2; check acks, events and chat. */
-async function shortGame(url, connectOpts, expectTransport) {
-  const a = await newPlayer(url, "alice", connectOpts);
-  const b = await newPlayer(url, "bob", connectOpts);
-  try {
-    if (expectTransport) await expectTransport(a.socket, b.socket);
-    const created = await createRoom(a.socket);
-    const roomId = created.room.id;
-    assert.equal(created.seat, 0);
-    assert.equal(created.seq, 1);
-    assert.deepEqual(created.state, { board: [...EMPTY_BOARD], turn: 0, status: "waiting" });
-    const joined = await joinRoom(b.socket, roomId);
-    assert.equal(joined.seat, 1);
-    assert.equal(joined.seq, 3);
-    assert.deepEqual(joined.state, { board: [...EMPTY_BOARD], turn: 0, status: "playing" });
-
-    const acks = await playMoves([a.socket, b.socket], roomId, [0, 3, 1, 4, 2], 4);
-    assert.deepEqual(acks.at(-1), { ok: true, seq: 9 });
-    assertError(await place(b.socket, roomId, 8), "game_over");
-
-    const expected = topRowWinHistory(roomId, a.player, b.player);
-    assert.deepEqual(await syncEvents(b.socket, roomId, 0), expected);
-    await a.socket.rec.waitSeq(roomId, 9);
-    await b.socket.rec.waitSeq(roomId, 9);
-    assertStream(a.socket.rec.events, roomId, expected, 1, "seat 0");
-    assertStream(b.socket.rec.events, roomId, expected, 3, "seat 1");
-
-    assert.deepEqual(await ack(b.socket, "room:chat", { roomId, text: "gg" }), { ok: true });
-    await waitUntil(() => a.socket.rec.chats.length === 1, { what: "chat line" });
-    assert.equal(a.socket.rec.chats[0].text, "gg");
-    assert.deepEqual(a.socket.rec.chats[0].from, { id: b.player.id, name: b.player.name });
-    return { a, b };
-  } finally {
-    closeAll(a.socket, b.socket);
-  }
-}
 
 describe("transports (JSON parser)", () => {
   let server;
@@ -63,19 +23,19 @@ describe("transports (JSON parser)", () => {
   after(async () => server?.stop());
 
   test("WebSocket only", async () => {
-    await shortGame(server.url, { transports: ["websocket"] }, async (...socks) => {
+    await playShortGame(server.url, { transports: ["websocket"] }, async (...socks) => {
       for (const s of socks) assert.equal(s.io.engine.transport.name, "websocket");
     });
   });
 
   test("HTTP long-polling only", async () => {
-    await shortGame(server.url, { transports: ["polling"], upgrade: false }, async (...socks) => {
+    await playShortGame(server.url, { transports: ["polling"], upgrade: false }, async (...socks) => {
       for (const s of socks) assert.equal(s.io.engine.transport.name, "polling");
     });
   });
 
   test("polling with upgrade to WebSocket (the client default)", async () => {
-    await shortGame(server.url, { transports: ["polling", "websocket"] }, async (...socks) => {
+    await playShortGame(server.url, { transports: ["polling", "websocket"] }, async (...socks) => {
       for (const s of socks) {
         if (s.io.engine.transport.name !== "websocket") {
           await nextEvent(s.io.engine, "upgrade", () => true, 5000);
@@ -134,11 +94,11 @@ describe("msgpack parser (SOCKETIO_PARSER=msgpack)", () => {
   after(async () => server?.stop());
 
   test("a game over WebSocket with socket.io-msgpack-parser", async () => {
-    await shortGame(server.url, { parser: msgpackParser, transports: ["websocket"] });
+    await playShortGame(server.url, { parser: msgpackParser, transports: ["websocket"] });
   });
 
   test("a game over long-polling with socket.io-msgpack-parser", async () => {
-    await shortGame(server.url, { parser: msgpackParser, transports: ["polling"], upgrade: false });
+    await playShortGame(server.url, { parser: msgpackParser, transports: ["polling"], upgrade: false });
   });
 
   test("error acks and auth work the same with msgpack", async () => {

@@ -1,7 +1,7 @@
 // Game-level helpers: players, tic-tac-toe rooms, moves, and assertions on
 // acks and event streams.
 import assert from "node:assert/strict";
-import { ack, connect, guest, http, waitUntil, WAIT_MS } from "./server.js";
+import { ack, closeAll, connect, guest, http, waitUntil, WAIT_MS } from "./server.js";
 
 let counter = 0;
 /** A short unique display name (at most 24 characters). */
@@ -223,3 +223,45 @@ export async function leaderboardEntry(url, playerId, pred = () => true) {
 }
 
 export { WAIT_MS };
+
+/**
+ * The short game most transport tests play: two players through `url` (A
+ * creates, B joins, A wins on the top row), with acks, pushed events, sync
+ * and chat checked. `checkTransport(socketA, socketB)` runs first when given.
+ * Returns {roomId, a, b}; the sockets are closed.
+ */
+export async function playShortGame(url, connectOpts, checkTransport) {
+  const a = await newPlayer(url, "alice", connectOpts);
+  const b = await newPlayer(url, "bob", connectOpts);
+  try {
+    if (checkTransport) await checkTransport(a.socket, b.socket);
+    const created = await createRoom(a.socket);
+    const roomId = created.room.id;
+    assert.equal(created.seat, 0);
+    assert.equal(created.seq, 1);
+    assert.deepEqual(created.state, { board: [...EMPTY_BOARD], turn: 0, status: "waiting" });
+    const joined = await joinRoom(b.socket, roomId);
+    assert.equal(joined.seat, 1);
+    assert.equal(joined.seq, 3);
+    assert.deepEqual(joined.state, { board: [...EMPTY_BOARD], turn: 0, status: "playing" });
+
+    const acks = await playMoves([a.socket, b.socket], roomId, [0, 3, 1, 4, 2], 4);
+    assert.deepEqual(acks.at(-1), { ok: true, seq: 9 });
+    assertError(await place(b.socket, roomId, 8), "game_over");
+
+    const expected = topRowWinHistory(roomId, a.player, b.player);
+    assert.deepEqual(await syncEvents(b.socket, roomId, 0), expected);
+    await a.socket.rec.waitSeq(roomId, 9);
+    await b.socket.rec.waitSeq(roomId, 9);
+    assertStream(a.socket.rec.events, roomId, expected, 1, "seat 0");
+    assertStream(b.socket.rec.events, roomId, expected, 3, "seat 1");
+
+    assert.deepEqual(await ack(b.socket, "room:chat", { roomId, text: "gg" }), { ok: true });
+    await waitUntil(() => a.socket.rec.chats.length === 1, { what: "chat line" });
+    assert.equal(a.socket.rec.chats[0].text, "gg");
+    assert.deepEqual(a.socket.rec.chats[0].from, { id: b.player.id, name: b.player.name });
+    return { roomId, a, b };
+  } finally {
+    closeAll(a.socket, b.socket);
+  }
+}
