@@ -3,11 +3,15 @@
 //! Each workload is a library function taking its options and returning a
 //! result struct, so the `loadtest` binary and the smoke test run the same code.
 
+mod tictactoe;
 pub mod w1;
 pub mod w2;
+pub mod w3;
 
+pub use tictactoe::AckedMove;
 pub use w1::{W1Options, W1Result, w1};
 pub use w2::{W2Options, W2Result, w2};
+pub use w3::{W3Options, W3Result, w3};
 
 use crate::client::{Client, ClientConfig, Overflow};
 use crate::http::guest_token;
@@ -58,18 +62,27 @@ async fn join_ack<T: serde::Serialize>(
     }
 }
 
+/// The server that member `i` of a room of `size` goes through: the members
+/// are split into `urls.len()` equal runs, in order (the creator, member 0,
+/// always through the first).
+fn url_of_member<'a>(urls: &[&'a str], i: usize, size: usize) -> &'a str {
+    urls[i * urls.len() / size.max(1)]
+}
+
 /// A lobby room of `size` sockets: the first creates a `tictactoe` room (and
-/// takes seat 0), the rest join it as spectators, all at once. Each socket
-/// joined ticks `progress`. Returns the room id and the sockets, creator
-/// first; if any socket fails, the ones set up are dropped and the error returned.
+/// takes seat 0), the rest join it as spectators, all at once. Member `i`
+/// connects through [`url_of_member`] of `urls` (one URL for W1 and W2, two
+/// for W4). Each socket joined ticks `progress`. Returns the room id and the
+/// sockets, creator first; if any socket fails, the ones set up are dropped
+/// and the error returned.
 pub(crate) async fn setup_room(
-    url: &str,
+    urls: &[&str],
     config: &ClientConfig,
     tag: &str,
     size: usize,
     progress: &ProgressBar,
 ) -> Result<(String, Vec<Client>), String> {
-    let creator = connect_guest(url, config, &format!("{tag}-0")).await?;
+    let creator = connect_guest(urls[0], config, &format!("{tag}-0")).await?;
     let create = RoomCreate {
         game: "tictactoe".to_owned(),
         options: None,
@@ -84,6 +97,7 @@ pub(crate) async fn setup_room(
         .map(|i| {
             let name = format!("{tag}-{i}");
             let join = &join;
+            let url = url_of_member(urls, i, size);
             async move {
                 let client = connect_guest(url, config, &name).await?;
                 join_ack(&client, event_names::ROOM_JOIN, join).await?;
@@ -99,10 +113,11 @@ pub(crate) async fn setup_room(
     Ok((room_id, members))
 }
 
-/// Sets up `rooms` lobby rooms of `size` sockets, [`SETUP_ROOMS_IN_FLIGHT`] at
-/// a time; one result per room, in no particular order.
+/// Sets up `rooms` lobby rooms of `size` sockets through `urls` (see
+/// [`setup_room`]), [`SETUP_ROOMS_IN_FLIGHT`] at a time; one result per room,
+/// in no particular order.
 pub(crate) async fn setup_rooms(
-    url: &str,
+    urls: &[&str],
     config: &ClientConfig,
     rooms: usize,
     size: usize,
@@ -113,7 +128,7 @@ pub(crate) async fn setup_rooms(
     futures_util::stream::iter(0..rooms)
         .map(|r| {
             let tag = format!("lt{run}r{r}");
-            async move { setup_room(url, config, &tag, size, progress).await }
+            async move { setup_room(urls, config, &tag, size, progress).await }
         })
         .buffer_unordered(SETUP_ROOMS_IN_FLIGHT)
         .collect()

@@ -68,7 +68,7 @@ pub async fn w1(options: W1Options) -> Result<W1Result, String> {
 
     let start = Instant::now();
     let bar = progress_bar(options.progress, (rooms * ROOM_SIZE) as u64, "connect");
-    let results = setup_rooms(&options.url, &config, rooms, ROOM_SIZE, &bar).await;
+    let results = setup_rooms(&[&options.url], &config, rooms, ROOM_SIZE, &bar).await;
     bar.finish_and_clear();
     let setup_secs = start.elapsed().as_secs_f64();
     let mut errors = Errors::default();

@@ -81,25 +81,135 @@ struct Counters {
 pub async fn w2(options: W2Options) -> Result<W2Result, String> {
     validate(&options)?;
     let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
-    let epoch = Instant::now();
+    let start = Instant::now();
+    let members = join_members(
+        &[&options.url],
+        options.rooms,
+        options.players,
+        options.progress,
+    )
+    .await?;
+    let setup_secs = start.elapsed().as_secs_f64();
+    let pace = Pace::of(&options);
+    let run = fan_out(members, pace, &[probe], options.progress).await?;
+    let server = run.usage[0];
+    Ok(W2Result {
+        setup_secs,
+        messages_sent: run.messages_sent,
+        expected_deliveries: run.expected_deliveries,
+        deliveries: run.deliveries,
+        delivery_ratio: run.delivery_ratio(),
+        deliveries_per_sec: run.deliveries_per_sec(),
+        latency: run.latency,
+        cpu_secs_per_million_deliveries: run.cpu_secs_per_million(server.map(|s| s.cpu_secs)),
+        server,
+        errors: run.errors,
+        options,
+    })
+}
+
+/// Connects `rooms` rooms of `players` through `urls` (see [`setup_rooms`])
+/// and lists every member with its room id; fails if any socket cannot join.
+pub(crate) async fn join_members(
+    urls: &[&str],
+    rooms: usize,
+    players: usize,
+    progress: bool,
+) -> Result<Vec<(String, Client)>, String> {
     let config = load_config(Overflow::Wait, 1024);
-    let total = (options.rooms * options.players) as u64;
-    let bar = progress_bar(options.progress, total, "join");
-    let rooms = setup_rooms(&options.url, &config, options.rooms, options.players, &bar).await;
+    let bar = progress_bar(progress, (rooms * players) as u64, "join");
+    let rooms = setup_rooms(urls, &config, rooms, players, &bar).await;
     bar.finish_and_clear();
-    let mut members = Vec::new();
+    let mut members = Vec::with_capacity(rooms.len() * players);
     for room in rooms {
         let (room_id, clients) = room?;
         members.extend(clients.into_iter().map(|c| (room_id.clone(), c)));
     }
-    let setup_secs = epoch.elapsed().as_secs_f64();
+    Ok(members)
+}
 
+/// How the members of a fan-out run send: the W2 options that W4 shares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// Members per room: each message is expected this many times.
+    pub players: usize,
+    /// Messages per second each member sends.
+    pub rate_hz: f64,
+    /// Seconds of sending.
+    pub seconds: f64,
+    /// Seconds to wait for the last deliveries after sending.
+    pub drain_secs: f64,
+}
+
+impl Pace {
+    fn of(o: &W2Options) -> Pace {
+        Pace {
+            players: o.players,
+            rate_hz: o.rate_hz,
+            seconds: o.seconds,
+            drain_secs: o.drain_secs,
+        }
+    }
+}
+
+/// What one fan-out run measured.
+#[derive(Debug)]
+pub(crate) struct FanOut {
+    /// `room:chat` messages sent.
+    pub messages_sent: u64,
+    /// `messages_sent * players`.
+    pub expected_deliveries: u64,
+    /// `room:chat` pushes received.
+    pub deliveries: u64,
+    /// Send-to-receive latency of every delivery.
+    pub latency: Latency,
+    /// Each probe's usage over sending and draining, in the order given.
+    pub usage: Vec<Option<ServerUsage>>,
+    /// Failed acks, malformed pushes, lost connections.
+    pub errors: Errors,
+    seconds: f64,
+}
+
+impl FanOut {
+    /// `deliveries / expected_deliveries` (0 when nothing was expected).
+    pub fn delivery_ratio(&self) -> f64 {
+        if self.expected_deliveries == 0 {
+            0.0
+        } else {
+            self.deliveries as f64 / self.expected_deliveries as f64
+        }
+    }
+
+    /// Deliveries per second of the sending window.
+    pub fn deliveries_per_sec(&self) -> f64 {
+        self.deliveries as f64 / self.seconds
+    }
+
+    /// `cpu_secs` per million deliveries, when both are known and non-zero.
+    pub fn cpu_secs_per_million(&self, cpu_secs: Option<f64>) -> Option<f64> {
+        cpu_secs
+            .filter(|_| self.deliveries > 0)
+            .map(|cpu| cpu / self.deliveries as f64 * 1e6)
+    }
+}
+
+/// The core of W2 (and of W4's split run): every member, already in its room,
+/// sends `room:chat` at `pace` and records the latency of every push it gets;
+/// then waits for the last deliveries and leaves. `probes` (hubs, Redis) are
+/// read before sending and after draining.
+pub(crate) async fn fan_out(
+    members: Vec<(String, Client)>,
+    pace: Pace,
+    probes: &[ServerProbe],
+    progress: bool,
+) -> Result<FanOut, String> {
+    let epoch = Instant::now();
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let period = Duration::from_secs_f64(1.0 / options.rate_hz);
+    let period = Duration::from_secs_f64(1.0 / pace.rate_hz);
     let send_start = Instant::now() + Duration::from_millis(50);
-    let send_end = send_start + Duration::from_secs_f64(options.seconds);
-    let before = probe.sample();
+    let send_end = send_start + Duration::from_secs_f64(pace.seconds);
+    let before: Vec<_> = probes.iter().map(ServerProbe::sample).collect();
     let mut senders = Vec::with_capacity(members.len());
     let mut receivers = Vec::with_capacity(members.len());
     let n = members.len();
@@ -122,11 +232,7 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
         senders.push(tokio::spawn(sender.run(first, period, send_end)));
     }
 
-    let bar = progress_bar(
-        options.progress,
-        (options.seconds * 1000.0) as u64,
-        "send ms",
-    );
+    let bar = progress_bar(progress, (pace.seconds * 1000.0) as u64, "send ms");
     while Instant::now() < send_end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         bar.set_position(send_start.elapsed().as_millis() as u64);
@@ -146,12 +252,12 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
         clients.push(client);
     }
     let messages_sent = counters.sent.load(Ordering::Relaxed);
-    let expected = messages_sent * options.players as u64;
-    let drain_end = Instant::now() + Duration::from_secs_f64(options.drain_secs);
+    let expected = messages_sent * pace.players as u64;
+    let drain_end = Instant::now() + Duration::from_secs_f64(pace.drain_secs);
     while counters.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let after = probe.sample();
+    let after: Vec<_> = probes.iter().map(ServerProbe::sample).collect();
 
     let _ = stop_tx.send(true);
     let mut histogram = latency_histogram();
@@ -165,31 +271,23 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
     let clients = clients.into_iter().filter_map(Arc::into_inner).collect();
     disconnect_all(clients).await;
 
-    let deliveries = counters.received.load(Ordering::Relaxed);
-    let server = probe.usage(before, after);
-    Ok(W2Result {
-        setup_secs,
+    Ok(FanOut {
         messages_sent,
         expected_deliveries: expected,
-        deliveries,
-        delivery_ratio: if expected == 0 {
-            0.0
-        } else {
-            deliveries as f64 / expected as f64
-        },
-        deliveries_per_sec: deliveries as f64 / options.seconds,
+        deliveries: counters.received.load(Ordering::Relaxed),
         latency: Latency::from_micros(&histogram),
-        cpu_secs_per_million_deliveries: server
-            .filter(|_| deliveries > 0)
-            .map(|s| s.cpu_secs / deliveries as f64 * 1e6),
-        server,
+        usage: probes
+            .iter()
+            .zip(before.into_iter().zip(after))
+            .map(|(probe, (b, a))| probe.usage(b, a))
+            .collect(),
         errors,
-        options,
+        seconds: pace.seconds,
     })
 }
 
 /// Bounds that keep a run finite and on this machine.
-fn validate(o: &W2Options) -> Result<(), String> {
+pub(crate) fn validate(o: &W2Options) -> Result<(), String> {
     require_loopback(&o.url).map_err(|e| e.to_string())?;
     if o.rooms == 0 || o.players == 0 || o.rooms * o.players > 100_000 {
         return Err("rooms x players must be 1..=100000".to_owned());

@@ -1,0 +1,85 @@
+//! `loadtest w3`: its flags and its table.
+
+use super::{Common, errors_text, opt, row, save};
+use loadtest::report::print_table;
+use loadtest::workloads::{W3Options, W3Result, w3};
+
+/// W3 play: R tictactoe rooms of two bots playing legal moves; durable ack round trips.
+///
+/// Start the hub with RATE_LIMIT_PER_SEC and RATE_LIMIT_BURST raised, and
+/// ROOM_LINGER_SECS lowered (or MAX_ROOMS raised): each game leaves a
+/// finished room behind for ROOM_LINGER_SECS (300 s by default), and the
+/// hub answers `capacity` once MAX_ROOMS (10000) rooms are open.
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    #[command(flatten)]
+    common: Common,
+    /// Rooms played at once (two bots each).
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Target moves per second over all rooms; 0 = as fast as acks allow.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds of play.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+}
+
+pub(super) async fn run(args: Args) -> Result<(), String> {
+    let common = args.common;
+    let result = w3(W3Options {
+        url: common.url.clone(),
+        rooms: args.rooms,
+        rate: args.rate,
+        seconds: args.seconds,
+        server_pid: common.server_pid,
+        progress: !common.quiet,
+    })
+    .await?;
+    print_table("W3 play", &rows(&result));
+    save(&common, &result)
+}
+
+fn rows(r: &W3Result) -> Vec<(String, String)> {
+    let o = &r.options;
+    let l = &r.ack;
+    let target = if o.rate > 0.0 {
+        format!("{} moves/s", o.rate)
+    } else {
+        "as fast as acks allow".to_owned()
+    };
+    vec![
+        row(
+            "tictactoe rooms, target, time",
+            format!("{} rooms (2 bots each), {target}, {} s", o.rooms, o.seconds),
+        ),
+        row("moves acknowledged", r.actions),
+        row("moves/s achieved", format!("{:.0}", r.actions_per_sec)),
+        row(
+            "ack round trip p50 / p90 / p99 / p99.9",
+            format!(
+                "{:.2} / {:.2} / {:.2} / {:.2} ms",
+                l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms
+            ),
+        ),
+        row("ack round trip max", format!("{:.2} ms", l.max_ms)),
+        row("games finished", r.games_finished),
+        row("rooms created", r.rooms_created),
+        row(
+            "server CPU",
+            opt(r.server, |s| format!("{:.2} s", s.cpu_secs)),
+        ),
+        row(
+            "server CPU-s per 1,000 moves",
+            opt(r.cpu_secs_per_thousand_actions, |c| format!("{c:.4}")),
+        ),
+        row(
+            "server RSS before / after",
+            opt(r.server, |s| {
+                format!("{} / {} KiB", s.rss_before_kb, s.rss_after_kb)
+            }),
+        ),
+        row("arena", &r.arena),
+        row("errors", errors_text(r.errors.count, &r.errors.first)),
+    ]
+}
