@@ -3,6 +3,7 @@
 //! W1 and W2 live here; later workloads keep their flags and table in a module of their own.
 
 mod w3;
+mod w4;
 
 use clap::{Parser, Subcommand};
 use loadtest::report::{print_table, write_json};
@@ -54,6 +55,7 @@ enum Workload {
         drain: f64,
     },
     W3(w3::Args),
+    W4(w4::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +116,7 @@ pub async fn run(args: Args) -> Result<(), String> {
             save(&common, &result)
         }
         Workload::W3(args) => w3::run(args).await,
+        Workload::W4(args) => w4::run(args).await,
     }
 }
 

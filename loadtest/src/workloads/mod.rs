@@ -7,11 +7,13 @@ mod tictactoe;
 pub mod w1;
 pub mod w2;
 pub mod w3;
+pub mod w4;
 
 pub use tictactoe::AckedMove;
 pub use w1::{W1Options, W1Result, w1};
 pub use w2::{W2Options, W2Result, w2};
 pub use w3::{W3Options, W3Result, w3};
+pub use w4::{SplitRun, W4Options, W4Result, w4};
 
 use crate::client::{Client, ClientConfig, Overflow};
 use crate::http::guest_token;

@@ -79,6 +79,15 @@ struct Counters {
 /// Runs W2: sets up the rooms, sends for `seconds`, drains, and reports.
 /// Fails before sending if the options are out of bounds or any socket cannot join.
 pub async fn w2(options: W2Options) -> Result<W2Result, String> {
+    w2_probing(options, &[]).await.map(|(result, _)| result)
+}
+
+/// [`w2`], also reading `extra` probes (W4: Redis) over the same window as
+/// the server; returns their usage in order.
+pub(crate) async fn w2_probing(
+    options: W2Options,
+    extra: &[ServerProbe],
+) -> Result<(W2Result, Vec<Option<ServerUsage>>), String> {
     validate(&options)?;
     let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
     let start = Instant::now();
@@ -90,10 +99,13 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
     )
     .await?;
     let setup_secs = start.elapsed().as_secs_f64();
-    let pace = Pace::of(&options);
-    let run = fan_out(members, pace, &[probe], options.progress).await?;
+    let probes: Vec<ServerProbe> = std::iter::once(probe)
+        .chain(extra.iter().copied())
+        .collect();
+    let mut run = fan_out(members, Pace::of(&options), &probes, options.progress).await?;
     let server = run.usage[0];
-    Ok(W2Result {
+    let extra_usage = run.usage.split_off(1);
+    let result = W2Result {
         setup_secs,
         messages_sent: run.messages_sent,
         expected_deliveries: run.expected_deliveries,
@@ -105,7 +117,8 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
         server,
         errors: run.errors,
         options,
-    })
+    };
+    Ok((result, extra_usage))
 }
 
 /// Connects `rooms` rooms of `players` through `urls` (see [`setup_rooms`])
@@ -142,7 +155,8 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
-    fn of(o: &W2Options) -> Pace {
+    /// The pace of a W2 run.
+    pub fn of(o: &W2Options) -> Pace {
         Pace {
             players: o.players,
             rate_hz: o.rate_hz,
