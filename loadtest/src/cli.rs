@@ -4,6 +4,7 @@
 
 mod w3;
 mod w4;
+mod w5;
 
 use clap::{Parser, Subcommand};
 use loadtest::report::{print_table, write_json};
@@ -56,6 +57,7 @@ enum Workload {
     },
     W3(w3::Args),
     W4(w4::Args),
+    W5(w5::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +119,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
         Workload::W3(args) => w3::run(args).await,
         Workload::W4(args) => w4::run(args).await,
+        Workload::W5(args) => w5::run(args).await,
     }
 }
 

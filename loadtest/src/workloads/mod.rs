@@ -2,18 +2,21 @@
 //!
 //! Each workload is a library function taking its options and returning a
 //! result struct, so the `loadtest` binary and the smoke test run the same code.
+//! W3 and W5 share the tic-tac-toe bots of [`tictactoe`]; W4 reuses W2's core.
 
 mod tictactoe;
 pub mod w1;
 pub mod w2;
 pub mod w3;
 pub mod w4;
+pub mod w5;
 
 pub use tictactoe::AckedMove;
 pub use w1::{W1Options, W1Result, w1};
 pub use w2::{W2Options, W2Result, w2};
 pub use w3::{W3Options, W3Result, w3};
 pub use w4::{SplitRun, W4Options, W4Result, w4};
+pub use w5::{W5Options, W5Result, w5};
 
 use crate::client::{Client, ClientConfig, Overflow};
 use crate::http::guest_token;

@@ -120,6 +120,23 @@ impl Board {
         Ok(())
     }
 
+    /// True when a line is complete or the board is full.
+    pub(crate) fn ended(cells: &[Option<u8>; 9]) -> bool {
+        const LINES: [[usize; 3]; 8] = [
+            [0, 1, 2],
+            [3, 4, 5],
+            [6, 7, 8],
+            [0, 3, 6],
+            [1, 4, 7],
+            [2, 5, 8],
+            [0, 4, 8],
+            [2, 4, 6],
+        ];
+        LINES.iter().any(|l| {
+            cells[l[0]].is_some() && cells[l[0]] == cells[l[1]] && cells[l[1]] == cells[l[2]]
+        }) || cells.iter().all(Option::is_some)
+    }
+
     /// A random free cell, if any.
     fn random_free_cell(&self, rng: &mut StdRng) -> Option<u8> {
         let free: Vec<u8> = (0..9u8)
@@ -246,21 +263,27 @@ impl Bot {
             .is_some_and(|b| b.status == RoomStatus::Finished)
     }
 
-    /// Places a random free cell and waits for the ack; returns the move and
-    /// the ack round trip. The board changes only through the pushes that follow.
-    pub(crate) async fn place_random(
-        &self,
-        rng: &mut StdRng,
-    ) -> Result<(AckedMove, Duration), PlayError> {
+    /// A random free cell of the current board.
+    pub(crate) fn choose_cell(&self, rng: &mut StdRng) -> Result<u8, PlayError> {
         let board = self
             .board
             .as_ref()
-            .ok_or_else(|| PlayError::Protocol("placing without a room".to_owned()))?;
-        let cell = board.random_free_cell(rng).ok_or_else(|| {
+            .ok_or_else(|| PlayError::Protocol("moving without a room".to_owned()))?;
+        board.random_free_cell(rng).ok_or_else(|| {
             PlayError::Protocol(format!("room {}: no free cell on its turn", board.room_id))
-        })?;
+        })
+    }
+
+    /// Places `cell` and waits for the ack; returns the move and the ack
+    /// round trip. The board changes only through the pushes that follow.
+    pub(crate) async fn place(&self, cell: u8) -> Result<(AckedMove, Duration), PlayError> {
+        let room_id = self
+            .board
+            .as_ref()
+            .map(|b| b.room_id.clone())
+            .ok_or_else(|| PlayError::Protocol("moving without a room".to_owned()))?;
         let action = RoomAction {
-            room_id: board.room_id.clone(),
+            room_id: room_id.clone(),
             action: serde_json::to_value(Action::Place {
                 cell: i64::from(cell),
             })
@@ -275,7 +298,7 @@ impl Bot {
         match ack {
             Ok(Ack::Ok(done)) => Ok((
                 AckedMove {
-                    room: board.room_id.clone(),
+                    room: room_id,
                     seat: self.seat,
                     cell,
                     seq: done.seq,
@@ -356,6 +379,14 @@ pub(crate) struct Pair {
 impl Pair {
     /// Bot 0 creates a room, bot 1 joins it as a player: the game starts.
     pub(crate) async fn new_room(&mut self) -> Result<String, PlayError> {
+        self.new_room_with(|_, _| {}).await
+    }
+
+    /// [`Pair::new_room`], calling `seated(bot, room)` as each bot's seat is acknowledged.
+    pub(crate) async fn new_room_with(
+        &mut self,
+        mut seated: impl FnMut(usize, &str),
+    ) -> Result<String, PlayError> {
         let [creator, joiner] = &mut self.bots;
         creator.create().await?;
         let room_id = creator
@@ -363,7 +394,9 @@ impl Pair {
             .as_ref()
             .map(|b| b.room_id.clone())
             .unwrap_or_default();
+        seated(0, &room_id);
         joiner.join(&room_id).await?;
+        seated(1, &room_id);
         Ok(room_id)
     }
 
@@ -471,6 +504,20 @@ mod tests {
             "the latest missed tick"
         );
         assert_eq!(pacer.next_tick(), tick + period);
+    }
+
+    #[test]
+    fn ends_on_a_line_or_a_full_board() {
+        let mut cells = [None; 9];
+        assert!(!Board::ended(&cells));
+        for c in [0, 4, 8] {
+            cells[c] = Some(1);
+        }
+        assert!(Board::ended(&cells));
+        let full = [0, 1, 0, 0, 1, 1, 1, 0, 0].map(Some);
+        assert!(Board::ended(&full));
+        cells[4] = Some(0);
+        assert!(!Board::ended(&cells));
     }
 
     #[test]

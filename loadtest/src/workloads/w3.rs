@@ -236,7 +236,8 @@ async fn play(
             pair.wait(None).await?;
             if let Some(mover) = pair.mover().filter(|_| !pair.game_over()) {
                 let bot = &mut pair.bots[mover];
-                let (acked, rtt) = bot.place_random(&mut rng).await?;
+                let cell = bot.choose_cell(&mut rng)?;
+                let (acked, rtt) = bot.place(cell).await?;
                 histogram.saturating_record((rtt.as_micros() as u64).max(1));
                 counters.actions.fetch_add(1, Ordering::Relaxed);
                 bot.catch_up(acked.seq).await?;
