@@ -1,9 +1,13 @@
-//! Smoke test of W1 and W2 against the real hub binary: correctness only, no timing assertions.
+//! Smoke tests of the workloads against the real hub binary: correctness only, no timing assertions.
 //!
 //! The hub is the built `gamehub` binary (env `GAMEHUB_BIN`, else
-//! `target/debug/gamehub`); the test fails, rather than skips, when it is missing.
+//! `target/debug/gamehub`); the tests fail, rather than skip, when it is
+//! missing. W4 also needs Redis (env `REDIS_URL`, else
+//! `redis://127.0.0.1:6379`), with a key prefix of its own per run.
 
-use loadtest::workloads::{W1Options, W2Options, w1, w2};
+use loadtest::workloads::{
+    W1Options, W2Options, W3Options, W4Options, W5Options, w1, w2, w3, w4, w5,
+};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,18 +21,33 @@ struct Hub {
     db: PathBuf,
 }
 
+/// The hub binary: `GAMEHUB_BIN`, else the workspace's debug build.
+fn hub_bin() -> PathBuf {
+    let bin = std::env::var_os("GAMEHUB_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gamehub"),
+        PathBuf::from,
+    );
+    assert!(
+        bin.is_file(),
+        "the hub binary {} is missing: build it first with `cargo build -p gamehub` \
+         (or point GAMEHUB_BIN at one)",
+        bin.display()
+    );
+    bin
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
 impl Hub {
     fn start() -> Hub {
-        let bin = std::env::var_os("GAMEHUB_BIN").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gamehub"),
-            PathBuf::from,
-        );
-        assert!(
-            bin.is_file(),
-            "the hub binary {} is missing: build it first with `cargo build -p gamehub` \
-             (or point GAMEHUB_BIN at one)",
-            bin.display()
-        );
+        Hub::start_with(&[])
+    }
+
+    /// A hub with extra environment variables (e.g. a cluster instance's).
+    fn start_with(env: &[(&str, String)]) -> Hub {
+        let bin = hub_bin();
         let db = std::env::temp_dir().join(format!(
             "gamehub-loadtest-smoke-{}-{}.db",
             std::process::id(),
@@ -44,8 +63,12 @@ impl Hub {
             .env("SECRET_KEY", "loadtest-smoke-secret-key-0123456789abcdef")
             .env("RATE_LIMIT_PER_SEC", "1000")
             .env("RATE_LIMIT_BURST", "1000")
+            // W3 leaves a finished room behind per game.
+            .env("ROOM_LINGER_SECS", "1")
             .env("RUST_LOG", "info")
             .env("LOG_FORMAT", "text")
+            .env_remove("REDIS_URL")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -129,6 +152,113 @@ async fn w2_and_w1_against_the_hub() {
     assert!(r.rss_per_socket_kb.is_some() && r.idle.is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w3_plays_durable_moves() {
+    let hub = Hub::start();
+    let r = w3(W3Options {
+        url: hub.url.clone(),
+        rooms: 3,
+        rate: 60.0,
+        seconds: 2.0,
+        server_pid: Some(hub.child.id()),
+        progress: false,
+    })
+    .await
+    .expect("W3 runs");
+    assert_eq!(r.errors.count, 0, "W3 errors: {:?}", r.errors.first);
+    assert!(r.actions > 0, "{r:?}");
+    assert_eq!(r.ack.count, r.actions);
+    assert!(r.rooms_created >= 3, "{r:?}");
+    assert!(r.games_finished <= r.rooms_created, "{r:?}");
+    assert!(r.cpu_secs_per_thousand_actions.is_some());
+    assert!(r.arena.starts_with("not yet"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w4_delivers_everything_across_two_instances() {
+    let redis = redis_url();
+    let prefix = format!(
+        "loadtest-smoke-w4-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let instance = |node: &str| {
+        Hub::start_with(&[
+            ("REDIS_URL", redis.clone()),
+            ("REDIS_PREFIX", prefix.clone()),
+            ("NODE_ID", node.to_owned()),
+            ("DIRECTORY_TTL_SECS", "2".to_owned()),
+        ])
+    };
+    let (a, b) = (instance("smoke-a"), instance("smoke-b"));
+    let redis_addr = redis
+        .trim_start_matches("redis://")
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let r = w4(W4Options {
+        url: a.url.clone(),
+        url2: b.url.clone(),
+        rooms: 2,
+        players: 10,
+        rate_hz: 2.0,
+        seconds: 2.0,
+        drain_secs: 5.0,
+        server_pid: Some(a.child.id()),
+        server_pid2: Some(b.child.id()),
+        redis: redis_addr,
+        progress: false,
+    })
+    .await
+    .expect("W4 runs");
+    for (run, ratio, errors) in [
+        ("baseline", r.baseline.delivery_ratio, &r.baseline.errors),
+        ("split", r.split.delivery_ratio, &r.split.errors),
+    ] {
+        assert_eq!(errors.count, 0, "W4 {run} errors: {:?}", errors.first);
+        assert_eq!(ratio, 1.0, "W4 {run}: {r:?}");
+    }
+    assert!(r.split.messages_sent > 0);
+    assert!(r.split.server.is_some() && r.split.server2.is_some());
+    assert!(r.redis_pid.is_some(), "{:?}", r.redis_note);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w5_loses_no_acknowledged_move_across_kill_9() {
+    let r = w5(W5Options {
+        hub_bin: hub_bin(),
+        clients: 20,
+        rate: 40.0,
+        churn: 10.0,
+        warmup_secs: 2.0,
+        recover_secs: 30.0,
+        reconnect_delay_ms: 300,
+        reconnect_delay_max_ms: 2000,
+        progress: false,
+    })
+    .await
+    .expect("W5 runs");
+    assert!(r.lost.is_empty(), "lost acknowledged moves: {:?}", r.lost);
+    assert_eq!(r.clients, 20);
+    assert_eq!(r.clients_back, 20, "{r:?}");
+    assert_eq!(r.clients_not_back, 0);
+    assert!(r.back.p100_secs.is_some());
+    assert!(r.actions > 0 && r.verified_actions > 0, "{r:?}");
+    assert_eq!(r.errors.count, 0, "W5 errors: {:?}", r.errors.first);
+    assert_eq!(
+        r.churn.errors.count, 0,
+        "churn errors: {:?}",
+        r.churn.errors.first
+    );
+    assert!(r.churn.completed > 0, "{:?}", r.churn);
+    assert!(r.passed() && r.kept_dir.is_none());
+}
+
 #[tokio::test]
 async fn non_loopback_targets_are_refused() {
     let options = W2Options {
@@ -148,6 +278,33 @@ async fn non_loopback_targets_are_refused() {
         sockets: 10,
         hold_secs: 0.0,
         server_pid: None,
+        progress: false,
+    })
+    .await
+    .unwrap_err();
+    assert!(err.contains("loopback"), "{err}");
+    let err = w3(W3Options {
+        url: "http://10.1.2.3:3000".to_owned(),
+        rooms: 1,
+        rate: 1.0,
+        seconds: 1.0,
+        server_pid: None,
+        progress: false,
+    })
+    .await
+    .unwrap_err();
+    assert!(err.contains("loopback"), "{err}");
+    let err = w4(W4Options {
+        url: "http://127.0.0.1:1".to_owned(),
+        url2: "http://192.0.2.7:3000".to_owned(),
+        rooms: 1,
+        players: 2,
+        rate_hz: 1.0,
+        seconds: 1.0,
+        drain_secs: 0.0,
+        server_pid: None,
+        server_pid2: None,
+        redis: "127.0.0.1:6379".to_owned(),
         progress: false,
     })
     .await

@@ -272,7 +272,7 @@ async fn run(options: &W5Options, dir: &std::path::Path) -> Result<W5Result, Str
         verified += o.verified;
         finished_not_reopened += o.finished_not_reopened;
         lost.extend(o.lost);
-        pairs.push(o.pair);
+        pairs.extend(o.pair);
     }
     let churn = churn_task.await.map_err(|e| format!("churn task: {e}"))?;
     disconnect_pairs(pairs).await;

@@ -92,7 +92,8 @@ pub(super) struct Plan {
 
 /// How one pair ended.
 pub(super) struct Outcome {
-    pub pair: Pair,
+    /// The pair's bots, to leave at the end (`None` only in unit tests).
+    pub pair: Option<Pair>,
     pub ack_histogram: Histogram<u64>,
     pub errors: Errors,
     /// When each bot was back in its seat with its state checked (or had nothing to check).
@@ -138,7 +139,7 @@ pub(super) async fn run(
         rejoin(b, &ledgers[1], &plan, &mut rng_b)
     );
     let mut outcome = Outcome {
-        pair,
+        pair: Some(pair),
         ack_histogram: histogram,
         errors,
         back_at: Vec::new(),
@@ -416,6 +417,73 @@ mod tests {
                 .collect(),
             ..Ledger::default()
         }
+    }
+
+    fn joined(room: &str, seat: u8, seq: u64, board: serde_json::Value) -> Joined {
+        serde_json::from_value(serde_json::json!({
+            "room": {"id": room, "game": "tictactoe", "status": "playing", "players": [],
+                     "maxPlayers": 2, "spectators": 0, "createdAt": 0},
+            "seat": seat, "seq": seq,
+            "state": {"board": board, "turn": 0, "status": "playing"},
+        }))
+        .unwrap()
+    }
+
+    fn outcome() -> Outcome {
+        Outcome {
+            pair: None,
+            ack_histogram: latency_histogram(),
+            errors: Errors::default(),
+            back_at: Vec::new(),
+            not_back: 0,
+            verified: 0,
+            finished_not_reopened: 0,
+            lost: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_missing_acknowledged_move_is_listed_as_lost() {
+        let ledgers = [ledger("r", 0, &[0, 1]), ledger("r", 1, &[4])];
+        let now = Instant::now();
+        let kept = serde_json::json!([0, 0, null, null, 1, null, null, null, null]);
+        let mut o = outcome();
+        check(
+            &mut o,
+            &ledgers,
+            0,
+            Rejoined::Joined(Box::new(joined("r", 0, 9, kept)), now),
+        );
+        assert_eq!((o.verified, o.lost.len(), o.back_at.len()), (2, 0, 1));
+
+        let lost_cell_1 = serde_json::json!([0, null, null, null, 1, null, null, null, null]);
+        let mut o = outcome();
+        check(
+            &mut o,
+            &ledgers,
+            0,
+            Rejoined::Joined(Box::new(joined("r", 0, 9, lost_cell_1)), now),
+        );
+        assert_eq!(o.verified, 1);
+        assert_eq!(o.lost.len(), 1);
+        assert_eq!(o.lost[0].action.cell, 1);
+        assert!(
+            o.back_at.is_empty(),
+            "a client with a lost move is not back with full state"
+        );
+
+        let mut o = outcome();
+        check(
+            &mut o,
+            &ledgers,
+            1,
+            Rejoined::Gone(ErrorCode::RoomNotFound, now),
+        );
+        assert_eq!(
+            o.lost.len(),
+            1,
+            "a game in progress vanished with its moves"
+        );
     }
 
     #[test]
