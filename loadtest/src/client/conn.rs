@@ -99,8 +99,7 @@ pub(super) async fn handshake(
 ) -> Result<(Ws, OpenPacket, String), ClientError> {
     let (addr, authority) = super::split_base_url(url)?;
     let ws_url = format!("ws://{authority}{}?EIO=4&transport=websocket", config.path);
-    let tcp = TcpStream::connect(&addr).await?;
-    tcp.set_nodelay(true)?;
+    let tcp = super::connect_tcp(&addr, config.source_ip).await?;
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(0)

@@ -21,14 +21,17 @@
 mod conn;
 mod error;
 pub mod packet;
+mod tcp;
 
 pub use error::ClientError;
+pub(crate) use tcp::connect_tcp;
 
 use conn::{Connection, Outgoing, Shared};
 use packet::MAIN_NSP;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -69,6 +72,11 @@ pub struct ClientConfig {
     pub read_buffer_size: usize,
     /// Largest WebSocket message accepted from the server.
     pub max_message_size: usize,
+    /// Local address to connect from (port chosen by the kernel), e.g. one of
+    /// 127.0.0.x: one source address gives at most ~28k sockets to one server
+    /// port (the ephemeral port range), so the load generator spreads many
+    /// sockets over several. `None` lets the kernel choose.
+    pub source_ip: Option<IpAddr>,
 }
 
 impl Default for ClientConfig {
@@ -82,6 +90,7 @@ impl Default for ClientConfig {
             path: "/socket.io/".to_owned(),
             read_buffer_size: 4 * 1024,
             max_message_size: 16 << 20,
+            source_ip: None,
         }
     }
 }
