@@ -224,7 +224,16 @@ async fn compare(args: CompareArgs) -> Result<(), String> {
         compare::pin_self(1)?;
     }
     // Each socket is a file descriptor on both sides; children inherit the limit.
-    raise_open_files(w1_sockets * 2 + 10_000);
+    let needed = w1_sockets + 2_000;
+    raise_open_files(needed);
+    if let Some(limit) = open_files_limit().filter(|&limit| limit < needed) {
+        return Err(format!(
+            "W1 with {w1_sockets} sockets needs about {needed} open files in the generator and in \
+             each server, but the limit here is {limit} and could not be raised (raising the hard \
+             limit needs root with CAP_SYS_RESOURCE: `ulimit -Hn {needed}` before running); \
+             pass a smaller --w1-sockets"
+        ));
+    }
     let loadtest_bin = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let hub_bin = args
         .hub_bin
@@ -255,28 +264,31 @@ async fn compare(args: CompareArgs) -> Result<(), String> {
 }
 
 /// Raises this process's open-file limit to at least `wanted` with `prlimit`
-/// (util-linux; std cannot call setrlimit without unsafe code). A failure is
-/// only warned about: the workload then reports the connects that failed.
+/// (util-linux; std cannot call setrlimit without unsafe code). The caller
+/// checks the limit it got.
 fn raise_open_files(wanted: usize) {
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    let current = limits
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse::<usize>().ok());
-    if current.is_some_and(|c| c >= wanted) {
+    if open_files_limit().is_some_and(|c| c >= wanted) {
         return;
     }
     let pid = std::process::id().to_string();
     let limit = format!("--nofile={wanted}:{wanted}");
     let raised = std::process::Command::new("prlimit")
         .args(["--pid", &pid, &limit])
+        .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !raised {
-        eprintln!(
-            "warning: could not raise the open-file limit to {wanted} (prlimit); large runs may fail to connect"
-        );
+        eprintln!("warning: could not raise the open-file limit to {wanted} (prlimit)");
     }
+}
+
+/// This process's soft limit on open files, from `/proc/self/limits`.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))?;
+    line.split_whitespace().next()?.parse().ok()
 }
 
 /// Writes `result` to `--json`, or to `target/bench/<workload>.json`.
