@@ -8,20 +8,12 @@
 use loadtest::workloads::{
     W1Options, W2Options, W3Options, W4Options, W5Options, w1, w2, w3, w4, w5,
 };
-use std::io::{BufRead, BufReader};
+mod hub;
+
+use hub::Hub;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
-/// A hub process on a free loopback port, killed (and its database removed) on drop.
-struct Hub {
-    child: Child,
-    url: String,
-    db: PathBuf,
-}
-
-/// The hub binary: `GAMEHUB_BIN`, else the workspace's debug build.
+/// The hub binary, for W5 to start itself: `GAMEHUB_BIN`, else the workspace's debug build.
 fn hub_bin() -> PathBuf {
     let bin = std::env::var_os("GAMEHUB_BIN").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gamehub"),
@@ -40,79 +32,9 @@ fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-impl Hub {
-    fn start() -> Hub {
-        Hub::start_with(&[])
-    }
-
-    /// A hub with extra environment variables (e.g. a cluster instance's).
-    fn start_with(env: &[(&str, String)]) -> Hub {
-        let bin = hub_bin();
-        let db = std::env::temp_dir().join(format!(
-            "gamehub-loadtest-smoke-{}-{}.db",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let mut child = Command::new(&bin)
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("DB_PATH", &db)
-            .env("SECRET_KEY", "loadtest-smoke-secret-key-0123456789abcdef")
-            .env("RATE_LIMIT_PER_SEC", "1000")
-            .env("RATE_LIMIT_BURST", "1000")
-            // W3 leaves a finished room behind per game.
-            .env("ROOM_LINGER_SECS", "1")
-            .env("RUST_LOG", "info")
-            .env("LOG_FORMAT", "text")
-            .env_remove("REDIS_URL")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            // Keep reading so the hub never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, rest)) = line.split_once("listening on http://") {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(format!("http://{addr}"));
-                    }
-                }
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the hub did not print `listening on http://ADDR` within 30 s");
-            }
-        };
-        Hub { child, url, db }
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.db.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn w2_and_w1_against_the_hub() {
-    let hub = Hub::start();
+    let hub = Hub::start(&[]);
     let pid = Some(hub.child.id());
 
     let r = w2(W2Options {
@@ -154,7 +76,8 @@ async fn w2_and_w1_against_the_hub() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn w3_plays_durable_moves() {
-    let hub = Hub::start();
+    // Each game leaves a finished room behind for ROOM_LINGER_SECS.
+    let hub = Hub::start(&[("ROOM_LINGER_SECS", "1")]);
     let r = w3(W3Options {
         url: hub.url.clone(),
         rooms: 3,
@@ -186,11 +109,11 @@ async fn w4_delivers_everything_across_two_instances() {
             .as_millis()
     );
     let instance = |node: &str| {
-        Hub::start_with(&[
-            ("REDIS_URL", redis.clone()),
-            ("REDIS_PREFIX", prefix.clone()),
-            ("NODE_ID", node.to_owned()),
-            ("DIRECTORY_TTL_SECS", "2".to_owned()),
+        Hub::start(&[
+            ("REDIS_URL", &redis),
+            ("REDIS_PREFIX", &prefix),
+            ("NODE_ID", node),
+            ("DIRECTORY_TTL_SECS", "2"),
         ])
     };
     let (a, b) = (instance("smoke-a"), instance("smoke-b"));

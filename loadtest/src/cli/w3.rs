@@ -1,6 +1,6 @@
 //! `loadtest w3`: its flags and its table.
 
-use super::{Common, errors_text, opt, row, save};
+use super::{Common, bench_dir, errors_text, opt, row, save};
 use loadtest::report::print_table;
 use loadtest::workloads::{W3Options, W3Result, w3};
 
@@ -37,7 +37,14 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     })
     .await?;
     print_table("W3 play", &rows(&result));
-    save(&common, &result)
+    let chart = bench_dir(&common).join("w3-latency.svg");
+    let title = format!(
+        "W3 durable ack round trip by percentile ({:.0} moves/s)",
+        result.actions_per_sec
+    );
+    loadtest::chart::latency_by_percentile(&chart, &title, &[(common.url.clone(), result.ack)])?;
+    println!("\nwrote {}", chart.display());
+    save(&common, "w3", &result)
 }
 
 fn rows(r: &W3Result) -> Vec<(String, String)> {

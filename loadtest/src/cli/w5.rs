@@ -38,7 +38,7 @@ pub(super) struct Args {
     /// Largest reconnect delay in ms (socket.io's reconnectionDelayMax).
     #[arg(long, default_value_t = 5000)]
     reconnect_delay_max_ms: u64,
-    /// Also write the result as JSON to this file.
+    /// Write the result as JSON to this file [default: target/bench/w5.json].
     #[arg(long)]
     json: Option<PathBuf>,
     /// No progress bar.
@@ -60,10 +60,11 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     })
     .await?;
     print_table("W5 churn", &rows(&result));
-    if let Some(path) = &args.json {
-        write_json(path, &result).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("\nwrote {}", path.display());
-    }
+    let path = args
+        .json
+        .unwrap_or_else(|| PathBuf::from("target/bench/w5.json"));
+    write_json(&path, &result).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!("\nwrote {}", path.display());
     if !result.lost.is_empty() {
         println!("\nLOST acknowledged moves:");
         for lost in &result.lost {

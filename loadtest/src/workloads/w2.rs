@@ -131,7 +131,7 @@ pub(crate) async fn join_members(
 ) -> Result<Vec<(String, Client)>, String> {
     let config = load_config(Overflow::Wait, 1024);
     let bar = progress_bar(progress, (rooms * players) as u64, "join");
-    let rooms = setup_rooms(urls, &config, rooms, players, &bar).await;
+    let rooms = setup_rooms(urls, &config, &[], rooms, players, &bar).await;
     bar.finish_and_clear();
     let mut members = Vec::with_capacity(rooms.len() * players);
     for room in rooms {
