@@ -158,6 +158,7 @@ async fn w5_loses_no_acknowledged_move_across_kill_9() {
         clients: 20,
         rate: 40.0,
         churn: 10.0,
+        lobby_share: 0.5,
         warmup_secs: 2.0,
         recover_secs: 30.0,
         reconnect_delay_ms: 300,

@@ -107,6 +107,10 @@ fn rows(r: &W4Result) -> Vec<(String, String)> {
         row("baseline: instance CPU", cpu(b.server)),
         row("baseline: Redis CPU", redis(r.redis_baseline)),
         row(
+            "split: setup joins retried after `unavailable`",
+            s.setup_retries,
+        ),
+        row(
             "split (two instances): deliveries",
             format!("{} of {}", s.deliveries, s.expected_deliveries),
         ),
@@ -114,6 +118,7 @@ fn rows(r: &W4Result) -> Vec<(String, String)> {
             "split: delivery ratio, deliveries/s",
             format!("{:.6}, {:.0}", s.delivery_ratio, s.deliveries_per_sec),
         ),
+        row("split: players that received nothing", s.silent_members),
         row("split: p50 / p99 / max", latency(&s.latency)),
         row(
             "added p50 / p99",

@@ -26,9 +26,10 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
 use protocol::events::{Joined, RoomCreate, RoomJoin};
-use protocol::{Ack, Role, event_names};
+use protocol::{Ack, ErrorCode, Role, event_names};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Rooms set up at the same time (each connects its members one after another).
@@ -57,16 +58,31 @@ async fn connect_guest(url: &str, config: &ClientConfig, name: &str) -> Result<C
         .map_err(|e| format!("connect {name}: {e}"))
 }
 
+/// Attempts of a setup request answered `unavailable` before giving up.
+const SETUP_ATTEMPTS: u32 = 5;
+
 /// Sends `event` with `payload` and expects an ok `Joined` ack; returns the room id.
+/// An `unavailable` answer (in a cluster: the room's owner did not answer
+/// in time, "retry shortly") is retried a few times, as a client would;
+/// each retry is counted in `retries`.
 async fn join_ack<T: serde::Serialize>(
     client: &Client,
     event: &str,
     payload: &T,
+    retries: &AtomicU64,
 ) -> Result<String, String> {
-    match client.emit_with_ack::<_, Ack<Joined>>(event, payload).await {
-        Ok(Ack::Ok(joined)) => Ok(joined.room.id),
-        Ok(Ack::Err(e)) => Err(format!("{event}: {e}")),
-        Err(e) => Err(format!("{event}: {e}")),
+    let mut attempt = 1;
+    loop {
+        match client.emit_with_ack::<_, Ack<Joined>>(event, payload).await {
+            Ok(Ack::Ok(joined)) => return Ok(joined.room.id),
+            Ok(Ack::Err(e)) if e.code == ErrorCode::Unavailable && attempt < SETUP_ATTEMPTS => {
+                retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+                attempt += 1;
+            }
+            Ok(Ack::Err(e)) => return Err(format!("{event}: {e}")),
+            Err(e) => return Err(format!("{event}: {e}")),
+        }
     }
 }
 
@@ -82,20 +98,21 @@ fn url_of_member<'a>(urls: &[&'a str], i: usize, size: usize) -> &'a str {
 /// connects through [`url_of_member`] of `urls` (one URL for W1 and W2, two
 /// for W4). Each socket joined ticks `progress`. Returns the room id and the
 /// sockets, creator first; if any socket fails, the ones set up are dropped
-/// and the error returned.
+/// and the error returned. Retried requests are counted in `retries`.
 pub(crate) async fn setup_room(
     urls: &[&str],
     config: &ClientConfig,
     tag: &str,
     size: usize,
     progress: &ProgressBar,
+    retries: &AtomicU64,
 ) -> Result<(String, Vec<Client>), String> {
     let creator = connect_guest(urls[0], config, &format!("{tag}-0")).await?;
     let create = RoomCreate {
         game: "tictactoe".to_owned(),
         options: None,
     };
-    let room_id = join_ack(&creator, event_names::ROOM_CREATE, &create).await?;
+    let room_id = join_ack(&creator, event_names::ROOM_CREATE, &create, retries).await?;
     progress.inc(1);
     let join = RoomJoin {
         room_id: room_id.clone(),
@@ -108,7 +125,7 @@ pub(crate) async fn setup_room(
             let url = url_of_member(urls, i, size);
             async move {
                 let client = connect_guest(url, config, &name).await?;
-                join_ack(&client, event_names::ROOM_JOIN, join).await?;
+                join_ack(&client, event_names::ROOM_JOIN, join, retries).await?;
                 progress.inc(1);
                 Ok::<_, String>(client)
             }
@@ -132,6 +149,7 @@ pub(crate) async fn setup_rooms(
     rooms: usize,
     size: usize,
     progress: &ProgressBar,
+    retries: &AtomicU64,
 ) -> Vec<Result<(String, Vec<Client>), String>> {
     // Guest names are 1..24 characters: a per-run prefix keeps them apart across runs.
     let run = std::process::id() % 10_000;
@@ -142,7 +160,7 @@ pub(crate) async fn setup_rooms(
                 source_ip: sources.get(r % sources.len().max(1)).copied(),
                 ..config.clone()
             };
-            async move { setup_room(urls, &config, &tag, size, progress).await }
+            async move { setup_room(urls, &config, &tag, size, progress, retries).await }
         })
         .buffer_unordered(SETUP_ROOMS_IN_FLIGHT)
         .collect()

@@ -5,6 +5,7 @@ use crate::client::Overflow;
 use crate::report::{Errors, ServerProbe, ServerUsage};
 use crate::target::require_loopback;
 use serde::Serialize;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -69,7 +70,17 @@ pub async fn w1(options: W1Options) -> Result<W1Result, String> {
 
     let start = Instant::now();
     let bar = progress_bar(options.progress, (rooms * ROOM_SIZE) as u64, "connect");
-    let results = setup_rooms(&[&options.url], &config, &sources, rooms, ROOM_SIZE, &bar).await;
+    let retries = AtomicU64::new(0);
+    let results = setup_rooms(
+        &[&options.url],
+        &config,
+        &sources,
+        rooms,
+        ROOM_SIZE,
+        &bar,
+        &retries,
+    )
+    .await;
     bar.finish_and_clear();
     let setup_secs = start.elapsed().as_secs_f64();
     let mut errors = Errors::default();

@@ -91,7 +91,7 @@ pub(crate) async fn w2_probing(
     validate(&options)?;
     let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
     let start = Instant::now();
-    let members = join_members(
+    let (members, _retries) = join_members(
         &[&options.url],
         options.rooms,
         options.players,
@@ -123,22 +123,24 @@ pub(crate) async fn w2_probing(
 
 /// Connects `rooms` rooms of `players` through `urls` (see [`setup_rooms`])
 /// and lists every member with its room id; fails if any socket cannot join.
+/// Also returns how many setup requests were retried (see `join_ack`).
 pub(crate) async fn join_members(
     urls: &[&str],
     rooms: usize,
     players: usize,
     progress: bool,
-) -> Result<Vec<(String, Client)>, String> {
+) -> Result<(Vec<(String, Client)>, u64), String> {
     let config = load_config(Overflow::Wait, 1024);
     let bar = progress_bar(progress, (rooms * players) as u64, "join");
-    let rooms = setup_rooms(urls, &config, &[], rooms, players, &bar).await;
+    let retries = AtomicU64::new(0);
+    let rooms = setup_rooms(urls, &config, &[], rooms, players, &bar, &retries).await;
     bar.finish_and_clear();
     let mut members = Vec::with_capacity(rooms.len() * players);
     for room in rooms {
         let (room_id, clients) = room?;
         members.extend(clients.into_iter().map(|c| (room_id.clone(), c)));
     }
-    Ok(members)
+    Ok((members, retries.into_inner()))
 }
 
 /// How the members of a fan-out run send: the W2 options that W4 shares.
@@ -179,6 +181,8 @@ pub(crate) struct FanOut {
     pub latency: Latency,
     /// Each probe's usage over sending and draining, in the order given.
     pub usage: Vec<Option<ServerUsage>>,
+    /// Members that received no push at all (e.g. never added to the room's broadcast).
+    pub silent_members: u64,
     /// Failed acks, malformed pushes, lost connections.
     pub errors: Errors,
     seconds: f64,
@@ -275,8 +279,10 @@ pub(crate) async fn fan_out(
 
     let _ = stop_tx.send(true);
     let mut histogram = latency_histogram();
+    let mut silent_members = 0;
     for receiver in receivers {
         let (h, receiver_errors) = receiver.await.map_err(|e| format!("receiver task: {e}"))?;
+        silent_members += u64::from(h.is_empty() && messages_sent > 0);
         histogram
             .add(h)
             .map_err(|e| format!("merging histograms: {e}"))?;
@@ -286,6 +292,7 @@ pub(crate) async fn fan_out(
     disconnect_all(clients).await;
 
     Ok(FanOut {
+        silent_members,
         messages_sent,
         expected_deliveries: expected,
         deliveries: counters.received.load(Ordering::Relaxed),

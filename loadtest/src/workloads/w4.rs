@@ -51,6 +51,9 @@ pub struct W4Options {
 pub struct SplitRun {
     /// Seconds to get every socket connected and in its room.
     pub setup_secs: f64,
+    /// Setup requests answered `unavailable` and retried (joins forwarded
+    /// to the room's owner that did not come back in time).
+    pub setup_retries: u64,
     /// `room:chat` messages sent.
     pub messages_sent: u64,
     /// `messages_sent * players`.
@@ -63,6 +66,9 @@ pub struct SplitRun {
     pub deliveries_per_sec: f64,
     /// Send-to-receive latency of every delivery.
     pub latency: Latency,
+    /// Players that received no `room:chat` at all: joined (the join was
+    /// acknowledged) but never in the room's broadcast.
+    pub silent_members: u64,
     /// The first instance's CPU and RSS, with `server_pid`.
     pub server: Option<ServerUsage>,
     /// The second instance's, with `server_pid2`.
@@ -129,7 +135,7 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
 
     let probe1 = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
     let start = Instant::now();
-    let members = join_members(
+    let (members, setup_retries) = join_members(
         &[&options.url, &options.url2],
         options.rooms,
         options.players,
@@ -144,7 +150,7 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
         options.progress,
     )
     .await?;
-    let split = split_run(&run, setup_secs);
+    let split = split_run(&run, setup_secs, setup_retries);
 
     Ok(W4Result {
         added_p50_ms: split.latency.p50_ms - baseline.latency.p50_ms,
@@ -159,17 +165,19 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
     })
 }
 
-fn split_run(run: &FanOut, setup_secs: f64) -> SplitRun {
+fn split_run(run: &FanOut, setup_secs: f64, setup_retries: u64) -> SplitRun {
     let (server, server2) = (run.usage[0], run.usage[1]);
     let both = server.zip(server2).map(|(a, b)| a.cpu_secs + b.cpu_secs);
     SplitRun {
         setup_secs,
+        setup_retries,
         messages_sent: run.messages_sent,
         expected_deliveries: run.expected_deliveries,
         deliveries: run.deliveries,
         delivery_ratio: run.delivery_ratio(),
         deliveries_per_sec: run.deliveries_per_sec(),
         latency: run.latency,
+        silent_members: run.silent_members,
         server,
         server2,
         cpu_secs_per_million_deliveries: run.cpu_secs_per_million(both),

@@ -71,6 +71,8 @@ impl Outage {
 pub struct ChurnStats {
     /// Target new connections per second.
     pub target_per_sec: f64,
+    /// Share of them that list the lobby (the others watch a game).
+    pub lobby_share: f64,
     /// Seconds the churn ran.
     pub seconds: f64,
     /// Connections started.
@@ -99,11 +101,12 @@ struct Counters {
 }
 
 /// Runs the churn against `url` at `per_sec` until `stop` turns true, then
-/// waits for the connections under way. Even-numbered guests list the lobby,
-/// odd ones join a random game as spectators.
+/// waits for the connections under way. A share `lobby_share` of the guests
+/// (at random) list the lobby, the others join a random game as spectators.
 pub(super) async fn churn(
     url: String,
     per_sec: f64,
+    lobby_share: f64,
     rooms: Arc<RoomSlots>,
     outage: Arc<Outage>,
     mut stop: watch::Receiver<bool>,
@@ -125,7 +128,9 @@ pub(super) async fn churn(
     let mut n: u64 = 0;
     if per_sec > 0.0 {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sec));
-        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        // A tick the runtime woke up late for is made up at once: the target
+        // is a count per second, and [`IN_FLIGHT`] bounds any catching up.
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -141,7 +146,11 @@ pub(super) async fn churn(
                 url: url.clone(),
                 config: Arc::clone(&config),
                 name: format!("c{run}n{n}"),
-                watch: if n % 2 == 1 { rooms.pick() } else { None },
+                watch: if rand::rng().random_bool(lobby_share) {
+                    None
+                } else {
+                    rooms.pick()
+                },
                 counters: Arc::clone(&counters),
             };
             let (outage, errors) = (Arc::clone(&outage), Arc::clone(&errors));
@@ -171,6 +180,7 @@ pub(super) async fn churn(
         .clone();
     ChurnStats {
         target_per_sec: per_sec,
+        lobby_share,
         seconds,
         attempted: counters.attempted.load(Ordering::Relaxed),
         connected,

@@ -45,6 +45,8 @@ pub struct W5Options {
     pub rate: f64,
     /// New churn connections per second (0 = none).
     pub churn: f64,
+    /// Share of the churn guests that list the lobby (0..=1); the others watch a game.
+    pub lobby_share: f64,
     /// Seconds of play before the kill.
     pub warmup_secs: f64,
     /// Seconds after the kill for every client to be back; then the run ends.
@@ -193,6 +195,7 @@ async fn run(options: &W5Options, dir: &std::path::Path) -> Result<W5Result, Str
     let churn_task = tokio::spawn(churn::churn(
         url,
         options.churn,
+        options.lobby_share,
         rooms,
         Arc::clone(&outage),
         churn_stop,
