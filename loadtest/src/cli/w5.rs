@@ -27,7 +27,7 @@ pub(super) struct Args {
     #[arg(long, default_value_t = 200.0)]
     churn: f64,
     /// Share of the churn guests that list the lobby (the others watch a random game).
-    /// A full lobby is large (about 700 KB with 2,500 rooms), hence the low default.
+    /// A full lobby is large (about 800 KB of JSON with 2,500 rooms), hence the low default.
     #[arg(long, default_value_t = 0.1)]
     lobby_share: f64,
     /// Seconds of play before the kill.
