@@ -1,6 +1,6 @@
 //! The `loadtest` command line: one subcommand per workload, a table at the end, JSON on request.
 //!
-//! W1 and W2 live here; later workloads keep their flags and table in a module of their own.
+//! W3, W4 and W5 keep their flags and table in modules of their own (`cli/w3.rs` ...).
 
 mod w3;
 mod w4;

@@ -6,7 +6,7 @@
 //! player). The pair moves whichever bot's own board says it is its turn.
 
 use crate::client::{Client, ClientConfig, ClientError, Event};
-use crate::http::guest_token;
+use crate::http::guest_token_from;
 use futures_util::StreamExt;
 use protocol::events::{ActionDone, Joined, RoomAction, RoomCreate, RoomEvent, RoomJoin};
 use protocol::games::tictactoe::{self, Action};
@@ -15,6 +15,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::Deserialize;
 use serde_json::json;
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -163,6 +164,8 @@ pub struct AckedMove {
 pub(crate) struct Bot {
     /// The guest token, kept to reconnect as the same player.
     pub token: String,
+    /// The local address it connects from (`None`: the kernel's choice).
+    pub source_ip: Option<IpAddr>,
     pub client: Client,
     events: mpsc::Receiver<Event>,
     /// The current room, once a create or join was acknowledged.
@@ -172,13 +175,14 @@ pub(crate) struct Bot {
 }
 
 impl Bot {
-    /// A new guest named `name` connected to `url`.
+    /// A new guest named `name` connected to `url` (from `config.source_ip`,
+    /// token request included).
     pub(crate) async fn connect(
         url: &str,
         config: &ClientConfig,
         name: &str,
     ) -> Result<Bot, String> {
-        let (token, _player) = guest_token(url, name)
+        let (token, _player) = guest_token_from(url, name, config.source_ip)
             .await
             .map_err(|e| format!("guest token for {name}: {e}"))?;
         Bot::connect_as(url, config, token)
@@ -186,7 +190,8 @@ impl Bot {
             .map_err(|e| format!("connect {name}: {e}"))
     }
 
-    /// Connects with an existing token (a reconnect keeps the player).
+    /// Connects with an existing token (a reconnect keeps the player): from
+    /// `config.source_ip`, which the bot keeps for its reconnects.
     pub(crate) async fn connect_as(
         url: &str,
         config: &ClientConfig,
@@ -196,6 +201,7 @@ impl Bot {
         let events = client.take_events();
         Ok(Bot {
             token,
+            source_ip: config.source_ip,
             client,
             events,
             board: None,
@@ -341,8 +347,8 @@ impl Bot {
     }
 }
 
-/// Paces one room's moves: a tick every `period` from `first`; ticks missed
-/// by a slow room are skipped, not made up in a burst (as W2's senders do).
+/// Paces one room's moves: a tick every `period` from `first`. Ticks missed
+/// by a slow room are skipped, not made up in a burst (W2's senders skip too).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacer {
     next: Instant,
@@ -400,9 +406,9 @@ impl Pair {
         Ok(room_id)
     }
 
-    /// Reads both bots' pushes until `until` (or for ever when `None`)
-    /// and returns once a bot may move or the game is over, or at `until`.
-    /// A dropped connection is noticed here at once.
+    /// With `until`, reads both bots' pushes until that instant; without,
+    /// until a bot may move or the game is over (at most [`EVENT_WAIT`]).
+    /// Either way a dropped connection ends the wait at once: `Disconnected`.
     pub(crate) async fn wait(&mut self, until: Option<Instant>) -> Result<(), PlayError> {
         let deadline = Instant::now() + EVENT_WAIT;
         loop {

@@ -6,8 +6,8 @@
 //! game ends the pair starts a new room (counted apart from the moves).
 
 use super::tictactoe::{Bot, Pacer, Pair, PlayError, disconnect_pairs};
-use super::{load_config, progress_bar};
-use crate::client::Overflow;
+use super::{load_config, progress_bar, source_ips};
+use crate::client::{ClientConfig, Overflow};
 use crate::report::{Errors, Latency, ServerProbe, ServerUsage, latency_histogram};
 use crate::target::require_loopback;
 use futures_util::StreamExt;
@@ -170,13 +170,15 @@ fn validate(o: &W3Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Connects `2 * rooms` guests, [`CONNECTS_IN_FLIGHT`] at a time, as pairs.
-/// Fails if any cannot connect.
+/// Connects `2 * rooms` guests, [`CONNECTS_IN_FLIGHT`] at a time, as pairs,
+/// spread over 127.0.0.x source addresses when there are many (see
+/// [`source_ips`]). Fails if any cannot connect.
 pub(crate) async fn connect_pairs(
     url: &str,
     rooms: usize,
     progress: bool,
 ) -> Result<Vec<Pair>, String> {
+    let sources = source_ips(url, rooms * 2)?;
     // Pushes are few (one per move) and read on every turn; waiting on a
     // full buffer rather than dropping keeps each bot's `seq` without gaps.
     let config = load_config(Overflow::Wait, 64);
@@ -185,9 +187,13 @@ pub(crate) async fn connect_pairs(
     let run = std::process::id() % 10_000;
     let bots: Vec<Result<Bot, String>> = futures_util::stream::iter(0..rooms * 2)
         .map(|i| {
-            let (config, bar) = (&config, &bar);
+            let config = ClientConfig {
+                source_ip: sources.get(i / 2 % sources.len().max(1)).copied(),
+                ..config.clone()
+            };
+            let bar = &bar;
             async move {
-                let bot = Bot::connect(url, config, &format!("t{run}p{}s{}", i / 2, i % 2)).await;
+                let bot = Bot::connect(url, &config, &format!("t{run}p{}s{}", i / 2, i % 2)).await;
                 bar.inc(1);
                 bot
             }

@@ -2,7 +2,7 @@
 //! and leave, at a fixed rate, through the kill and the restart.
 
 use crate::client::{Client, ClientConfig, Overflow};
-use crate::http::guest_token;
+use crate::http::guest_token_from;
 use crate::report::Errors;
 use protocol::events::{Joined, LobbyList, RoomJoin, RoomList};
 use protocol::games::tictactoe;
@@ -10,6 +10,7 @@ use protocol::{Ack, Role, event_names};
 use rand::Rng;
 use serde::Serialize;
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -103,8 +104,10 @@ struct Counters {
 /// Runs the churn against `url` at `per_sec` until `stop` turns true, then
 /// waits for the connections under way. A share `lobby_share` of the guests
 /// (at random) list the lobby, the others join a random game as spectators.
+/// Guest `n` connects from `sources[n % len]` (none: the kernel's choice).
 pub(super) async fn churn(
     url: String,
+    sources: Vec<IpAddr>,
     per_sec: f64,
     lobby_share: f64,
     rooms: Arc<RoomSlots>,
@@ -145,6 +148,7 @@ pub(super) async fn churn(
             let guest = Guest {
                 url: url.clone(),
                 config: Arc::clone(&config),
+                source_ip: sources.get(n as usize % sources.len().max(1)).copied(),
                 name: format!("c{run}n{n}"),
                 watch: if rand::rng().random_bool(lobby_share) {
                     None
@@ -200,6 +204,7 @@ pub(super) async fn churn(
 struct Guest {
     url: String,
     config: Arc<ClientConfig>,
+    source_ip: Option<IpAddr>,
     name: String,
     /// The game to watch; `None` lists the lobby instead.
     watch: Option<String>,
@@ -208,10 +213,14 @@ struct Guest {
 
 impl Guest {
     async fn visit(&self) -> Result<(), String> {
-        let (token, _) = guest_token(&self.url, &self.name)
+        let (token, _) = guest_token_from(&self.url, &self.name, self.source_ip)
             .await
             .map_err(|e| format!("guest token: {e}"))?;
-        let client = Client::connect_with(&self.config, &self.url, Some(json!({ "token": token })))
+        let config = ClientConfig {
+            source_ip: self.source_ip,
+            ..ClientConfig::clone(&self.config)
+        };
+        let client = Client::connect_with(&config, &self.url, Some(json!({ "token": token })))
             .await
             .map_err(|e| format!("connect: {e}"))?;
         self.counters.connected.fetch_add(1, Ordering::Relaxed);

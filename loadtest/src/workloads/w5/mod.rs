@@ -16,9 +16,9 @@ mod player;
 pub use churn::ChurnStats;
 pub use player::LostAction;
 
-use super::progress_bar;
 use super::tictactoe::{Pacer, disconnect_pairs};
 use super::w3::connect_pairs;
+use super::{progress_bar, source_ips};
 use crate::procfs::ProcSample;
 use crate::report::{Errors, Latency, ServerProbe, ServerUsage, latency_histogram};
 use churn::{Outage, RoomSlots};
@@ -192,8 +192,12 @@ async fn run(options: &W5Options, dir: &std::path::Path) -> Result<W5Result, Str
         .collect();
     let outage = Arc::new(Outage::default());
     let (stop_churn, churn_stop) = watch::channel(false);
+    // A closed connection keeps its port in TIME_WAIT for a minute: spread a
+    // minute of churn (token requests included) over source addresses.
+    let churn_sources = source_ips(&url, (options.churn * 60.0) as usize)?;
     let churn_task = tokio::spawn(churn::churn(
         url,
+        churn_sources,
         options.churn,
         options.lobby_share,
         rooms,

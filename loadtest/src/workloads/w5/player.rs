@@ -251,7 +251,11 @@ async fn rejoin(bot: &mut Bot, ledger: &Ledger, plan: &Plan, rng: &mut StdRng) -
                 return Rejoined::NotBack(format!("not back in time; last: {last}"));
             }
             tokio::time::sleep(wait).await;
-            match Bot::connect_as(&plan.url, &plan.config, bot.token.clone()).await {
+            let config = ClientConfig {
+                source_ip: bot.source_ip,
+                ..plan.config.clone()
+            };
+            match Bot::connect_as(&plan.url, &config, bot.token.clone()).await {
                 Ok(fresh) => *bot = fresh,
                 Err(e) => {
                     last = format!("connect: {e}");
