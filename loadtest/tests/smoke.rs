@@ -149,6 +149,24 @@ async fn w4_delivers_everything_across_two_instances() {
     assert!(r.split.messages_sent > 0);
     assert!(r.split.server.is_some() && r.split.server2.is_some());
     assert!(r.redis_pid.is_some(), "{:?}", r.redis_note);
+    drop((a, b));
+    // The instances' directory set outlives them (their entries expire by themselves).
+    redis_del(&r.options.redis, &format!("{prefix}:nodes")).await;
+}
+
+/// `DEL key` in raw RESP: the test's only Redis command, not worth a client.
+async fn redis_del(addr: &str, key: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut redis = tokio::net::TcpStream::connect(addr).await.expect("Redis");
+    let command = format!("*2\r\n$3\r\nDEL\r\n${}\r\n{key}\r\n", key.len());
+    redis.write_all(command.as_bytes()).await.expect("DEL sent");
+    let mut answer = [0u8; 16];
+    let n = redis.read(&mut answer).await.expect("DEL answered");
+    assert!(
+        answer[..n].starts_with(b":"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
