@@ -7,6 +7,7 @@ mod w4;
 mod w5;
 
 use clap::{Parser, Subcommand};
+use loadtest::client::Parser as WireParser;
 use loadtest::compare::{self, CompareOptions, Programs, ServerKind};
 use loadtest::report::{print_table, write_json};
 use loadtest::workloads::{W1Options, W1Result, W2Options, W2Result, w1, w2, w2_floor};
@@ -35,6 +36,9 @@ enum Workload {
         /// Seconds to hold them idle.
         #[arg(long, default_value_t = 30.0)]
         hold: f64,
+        /// The socket.io parser the server speaks (its SOCKETIO_PARSER).
+        #[arg(long, value_enum, default_value_t = WireParser::Json)]
+        parser: WireParser,
     },
     /// W2 fan-out: R rooms x P players, each sending `room:chat` at F Hz.
     W2 {
@@ -58,6 +62,9 @@ enum Workload {
         /// The target is the floor (`loadtest floor`): bare WebSocket, no socket.io.
         #[arg(long)]
         floor: bool,
+        /// The socket.io parser the server speaks (its SOCKETIO_PARSER).
+        #[arg(long, value_enum, default_value_t = WireParser::Json)]
+        parser: WireParser,
     },
     W3(w3::Args),
     W4(w4::Args),
@@ -145,12 +152,14 @@ pub async fn run(args: Args) -> Result<(), String> {
             common,
             sockets,
             hold,
+            parser,
         } => {
             let result = w1(W1Options {
                 url: common.url.clone(),
                 sockets,
                 hold_secs: hold,
                 server_pid: common.server_pid,
+                parser,
                 progress: !common.quiet,
             })
             .await?;
@@ -165,6 +174,7 @@ pub async fn run(args: Args) -> Result<(), String> {
             seconds,
             drain,
             floor,
+            parser,
         } => {
             let options = W2Options {
                 url: common.url.clone(),
@@ -174,6 +184,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 seconds,
                 drain_secs: drain,
                 server_pid: common.server_pid,
+                parser,
                 progress: !common.quiet,
             };
             let result = if floor {

@@ -97,3 +97,24 @@ async fn a_json_client_gets_nowhere_with_a_msgpack_hub() {
     let result = Client::connect_with(&config, &hub.url, Some(json!({ "token": token }))).await;
     assert!(result.is_err(), "a JSON client connected to a msgpack hub");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w2_runs_over_msgpack() {
+    let hub = Hub::start(&[("SOCKETIO_PARSER", "msgpack")]);
+    let r = loadtest::workloads::w2(loadtest::workloads::W2Options {
+        url: hub.url.clone(),
+        rooms: 2,
+        players: 5,
+        rate_hz: 2.0,
+        seconds: 1.0,
+        drain_secs: 5.0,
+        server_pid: Some(hub.child.id()),
+        parser: Parser::Msgpack,
+        progress: false,
+    })
+    .await
+    .expect("W2 runs over msgpack");
+    assert_eq!(r.errors.count, 0, "{:?}", r.errors.first);
+    assert!(r.messages_sent > 0);
+    assert_eq!(r.deliveries, r.expected_deliveries, "{r:?}");
+}

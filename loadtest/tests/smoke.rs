@@ -5,6 +5,7 @@
 //! missing. W4 also needs Redis (env `REDIS_URL`, else
 //! `redis://127.0.0.1:6379`), with a key prefix of its own per run.
 
+use loadtest::client::Parser;
 use loadtest::workloads::{
     W1Options, W2Options, W3Options, W4Options, W5Options, w1, w2, w3, w4, w5,
 };
@@ -45,6 +46,7 @@ async fn w2_and_w1_against_the_hub() {
         seconds: 2.0,
         drain_secs: 5.0,
         server_pid: pid,
+        parser: Parser::Json,
         progress: false,
     })
     .await
@@ -64,6 +66,7 @@ async fn w2_and_w1_against_the_hub() {
         sockets: 20,
         hold_secs: 1.0,
         server_pid: pid,
+        parser: Parser::Json,
         progress: false,
     })
     .await
@@ -211,6 +214,7 @@ async fn non_loopback_targets_are_refused() {
         seconds: 1.0,
         drain_secs: 0.0,
         server_pid: None,
+        parser: Parser::Json,
         progress: false,
     };
     let err = w2(options).await.unwrap_err();
@@ -220,6 +224,7 @@ async fn non_loopback_targets_are_refused() {
         sockets: 10,
         hold_secs: 0.0,
         server_pid: None,
+        parser: Parser::Json,
         progress: false,
     })
     .await

@@ -23,6 +23,7 @@ mod table;
 
 pub use servers::{Programs, ServerKind};
 
+use crate::client::Parser;
 use crate::procfs;
 use crate::report::{Latency, write_json};
 use crate::workloads::{W1Options, W2Options, W2Result, w1, w2, w2_floor};
@@ -204,6 +205,7 @@ async fn run_w1(kind: ServerKind, options: &CompareOptions) -> Result<W1Figures,
         sockets: options.w1_sockets,
         hold_secs: options.w1_hold_secs,
         server_pid: Some(server.pid),
+        parser: Parser::Json,
         progress: options.progress,
     })
     .await?;
@@ -286,6 +288,7 @@ async fn w2_step(
         seconds,
         drain_secs: 2.0,
         server_pid: Some(pid),
+        parser: Parser::Json,
         progress: options.progress,
     };
     let me = std::process::id();

@@ -1,7 +1,7 @@
 //! W1 idle: many authenticated sockets in lobby rooms of 10, held without traffic; memory and CPU.
 
 use super::{disconnect_all, load_config, progress_bar, setup_rooms, source_ips};
-use crate::client::Overflow;
+use crate::client::{ClientConfig, Overflow, Parser};
 use crate::report::{Errors, ServerProbe, ServerUsage};
 use crate::target::require_loopback;
 use serde::Serialize;
@@ -23,6 +23,8 @@ pub struct W1Options {
     pub hold_secs: f64,
     /// Server pid, to read its CPU time and RSS from `/proc`.
     pub server_pid: Option<u32>,
+    /// The socket.io parser the server speaks (`SOCKETIO_PARSER` on gamehub).
+    pub parser: Parser,
     /// Draw a progress bar on stderr.
     #[serde(skip)]
     pub progress: bool,
@@ -66,7 +68,10 @@ pub async fn w1(options: W1Options) -> Result<W1Result, String> {
     let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
     let baseline = probe.sample();
     let rooms = options.sockets.div_ceil(ROOM_SIZE);
-    let config = load_config(Overflow::Drop, 16);
+    let config = ClientConfig {
+        parser: options.parser,
+        ..load_config(Overflow::Drop, 16)
+    };
 
     let start = Instant::now();
     let bar = progress_bar(options.progress, (rooms * ROOM_SIZE) as u64, "connect");

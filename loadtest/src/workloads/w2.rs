@@ -5,7 +5,7 @@
 //! room, sender included, so every message is expected `players` times.
 
 use super::{disconnect_all, load_config, progress_bar, setup_rooms};
-use crate::client::{Client, Event, Overflow};
+use crate::client::{Client, ClientConfig, Event, Overflow, Parser};
 use crate::report::{Errors, Latency, ServerProbe, ServerUsage, latency_histogram};
 use crate::target::require_loopback;
 use futures_util::StreamExt;
@@ -37,6 +37,8 @@ pub struct W2Options {
     pub drain_secs: f64,
     /// Server pid, to read its CPU time and RSS from `/proc`.
     pub server_pid: Option<u32>,
+    /// The socket.io parser the server speaks (`SOCKETIO_PARSER` on gamehub).
+    pub parser: Parser,
     /// Draw a progress bar on stderr.
     #[serde(skip)]
     pub progress: bool,
@@ -95,6 +97,7 @@ pub(crate) async fn w2_probing(
         &[&options.url],
         options.rooms,
         options.players,
+        options.parser,
         options.progress,
     )
     .await?;
@@ -128,9 +131,13 @@ pub(crate) async fn join_members(
     urls: &[&str],
     rooms: usize,
     players: usize,
+    parser: Parser,
     progress: bool,
 ) -> Result<(Vec<(String, Client)>, u64), String> {
-    let config = load_config(Overflow::Wait, 1024);
+    let config = ClientConfig {
+        parser,
+        ..load_config(Overflow::Wait, 1024)
+    };
     let bar = progress_bar(progress, (rooms * players) as u64, "join");
     let retries = AtomicU64::new(0);
     let rooms = setup_rooms(urls, &config, &[], rooms, players, &bar, &retries).await;
@@ -418,6 +425,7 @@ mod tests {
             seconds: 2.0,
             drain_secs: 2.0,
             server_pid: None,
+            parser: Parser::Json,
             progress: false,
         }
     }

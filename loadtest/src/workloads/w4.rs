@@ -10,6 +10,7 @@
 
 use super::w2::{FanOut, Pace, fan_out, join_members, validate as validate_w2, w2_probing};
 use super::{W2Options, W2Result};
+use crate::client::Parser;
 use crate::report::{Errors, Latency, ServerProbe, ServerUsage};
 use crate::target::require_loopback;
 use serde::Serialize;
@@ -112,6 +113,7 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
         seconds: options.seconds,
         drain_secs: options.drain_secs,
         server_pid: options.server_pid,
+        parser: Parser::Json,
         progress: options.progress,
     };
     validate_w2(&w2_options)?;
@@ -139,6 +141,7 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
         &[&options.url, &options.url2],
         options.rooms,
         options.players,
+        Parser::Json,
         options.progress,
     )
     .await?;
