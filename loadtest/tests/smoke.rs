@@ -11,23 +11,7 @@ use loadtest::workloads::{
 };
 mod hub;
 
-use hub::Hub;
-use std::path::PathBuf;
-
-/// The hub binary, for W5 to start itself: `GAMEHUB_BIN`, else the workspace's debug build.
-fn hub_bin() -> PathBuf {
-    let bin = std::env::var_os("GAMEHUB_BIN").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gamehub"),
-        PathBuf::from,
-    );
-    assert!(
-        bin.is_file(),
-        "the hub binary {} is missing: build it first with `cargo build -p gamehub` \
-         (or point GAMEHUB_BIN at one)",
-        bin.display()
-    );
-    bin
-}
+use hub::{Hub, hub_bin};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())

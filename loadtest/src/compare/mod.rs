@@ -21,7 +21,7 @@ mod charts;
 mod servers;
 mod table;
 
-pub use servers::{Programs, ServerKind};
+pub use servers::{Programs, ServerKind, watch_listening};
 
 use crate::client::Parser;
 use crate::procfs;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use std::fmt;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -162,20 +162,7 @@ impl Programs {
             .stderr(log)
             .spawn()
             .map_err(|e| format!("starting {kind}: {e}"))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            // Keep reading so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, rest)) = line.split_once("listening on http://") {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(format!("http://{addr}"));
-                    }
-                }
-            }
-        });
+        let rx = watch_listening(child.stdout.take().expect("stdout is piped"));
         let mut running = Running {
             kind,
             pid: child.id(),
@@ -278,4 +265,24 @@ fn package_version(path: &Path) -> String {
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .and_then(|json| json.get("version")?.as_str().map(str::to_owned))
         .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Reads a server's stdout on a thread of its own, for as long as the server
+/// writes (so it never blocks on a full pipe), and sends the base URL of its
+/// first `listening on http://ADDR` line: gamehub, the peers and the floor
+/// all print one once they are bound.
+pub fn watch_listening(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                let addr = rest.split_whitespace().next().unwrap_or_default();
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(format!("http://{addr}"));
+                }
+            }
+        }
+    });
+    rx
 }

@@ -3,11 +3,26 @@
 //! The binary is `GAMEHUB_BIN`, else `target/debug/gamehub`; a test fails,
 //! rather than skips, when it is missing.
 
-use std::io::{BufRead, BufReader};
+use loadtest::compare::watch_listening;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
+
+/// The hub binary: `GAMEHUB_BIN`, else the workspace's debug build; panics
+/// with what to do when it is missing.
+pub fn hub_bin() -> PathBuf {
+    let bin = std::env::var_os("GAMEHUB_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gamehub"),
+        PathBuf::from,
+    );
+    assert!(
+        bin.is_file(),
+        "the hub binary {} is missing: build it first with `cargo build -p gamehub` \
+         (or point GAMEHUB_BIN at one)",
+        bin.display()
+    );
+    bin
+}
 
 /// A running hub.
 pub struct Hub {
@@ -19,16 +34,7 @@ pub struct Hub {
 impl Hub {
     /// Starts the hub with the test defaults plus `env`.
     pub fn start(env: &[(&str, &str)]) -> Hub {
-        let bin = std::env::var_os("GAMEHUB_BIN").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gamehub"),
-            PathBuf::from,
-        );
-        assert!(
-            bin.is_file(),
-            "the hub binary {} is missing: build it first with `cargo build -p gamehub` \
-             (or point GAMEHUB_BIN at one)",
-            bin.display()
-        );
+        let bin = hub_bin();
         let db = std::env::temp_dir().join(format!(
             "gamehub-loadtest-{}-{}.db",
             std::process::id(),
@@ -55,20 +61,7 @@ impl Hub {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            // Keep reading so the hub never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some((_, rest)) = line.split_once("listening on http://") {
-                    let addr = rest.split_whitespace().next().unwrap_or_default();
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(format!("http://{addr}"));
-                    }
-                }
-            }
-        });
+        let rx = watch_listening(child.stdout.take().unwrap());
         let url = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(url) => url,
             Err(_) => {
