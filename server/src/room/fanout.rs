@@ -6,14 +6,15 @@ use futures_util::future::BoxFuture;
 use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
 use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The name of the socket.io room every socket joins alone at connect, so a
-/// room on any instance can address it: `sid:<sid>`.
+/// The name of the socket.io room every socket of a cluster joins alone at
+/// connect, so that a room on another instance can address it: `sid:<sid>`.
 pub fn personal_room(sid: Sid) -> String {
     format!("sid:{sid}")
 }
@@ -82,14 +83,14 @@ impl<A: Adapter> IoFanout<A> {
         }
     }
 
-    /// Operators addressing socket `sid` on instance `node`: this instance's
-    /// own sockets directly, others through the cluster.
-    fn member(&self, sid: Sid, node: &str) -> BroadcastOperators<A> {
-        let to = personal_room(sid);
+    /// This instance's own socket `sid` when the member is connected here
+    /// (`Ok(None)`: it has gone), or operators that address it on instance
+    /// `node` through the cluster.
+    fn member(&self, sid: Sid, node: &str) -> Result<Option<SocketRef<A>>, BroadcastOperators<A>> {
         if node == &*self.node {
-            self.io.local().to(to)
+            Ok(self.io.get_socket(sid))
         } else {
-            self.io.to(to)
+            Err(self.io.to(personal_room(sid)))
         }
     }
 
@@ -141,10 +142,15 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.member(sid, node)
-                .join(channels)
-                .await
-                .map_err(|e| e.to_string())
+            match self.member(sid, node) {
+                Ok(local) => {
+                    if let Some(socket) = local {
+                        socket.join(channels);
+                    }
+                    Ok(())
+                }
+                Err(remote) => remote.join(channels).await.map_err(|e| e.to_string()),
+            }
         })
     }
 
@@ -155,10 +161,15 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.member(sid, node)
-                .leave(channels)
-                .await
-                .map_err(|e| e.to_string())
+            match self.member(sid, node) {
+                Ok(local) => {
+                    if let Some(socket) = local {
+                        socket.leave(channels);
+                    }
+                    Ok(())
+                }
+                Err(remote) => remote.leave(channels).await.map_err(|e| e.to_string()),
+            }
         })
     }
 
