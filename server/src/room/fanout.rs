@@ -6,8 +6,6 @@ use futures_util::future::BoxFuture;
 use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
-use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use std::sync::Arc;
@@ -83,17 +81,6 @@ impl<A: Adapter> IoFanout<A> {
         }
     }
 
-    /// This instance's own socket `sid` when the member is connected here
-    /// (`Ok(None)`: it has gone), or operators that address it on instance
-    /// `node` through the cluster.
-    fn member(&self, sid: Sid, node: &str) -> Result<Option<SocketRef<A>>, BroadcastOperators<A>> {
-        if node == &*self.node {
-            Ok(self.io.get_socket(sid))
-        } else {
-            Err(self.io.to(personal_room(sid)))
-        }
-    }
-
     fn everywhere(&self) -> bool {
         self.cluster_up.load(Ordering::Acquire)
     }
@@ -142,15 +129,16 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            match self.member(sid, node) {
-                Ok(local) => {
-                    if let Some(socket) = local {
-                        socket.join(channels);
-                    }
-                    Ok(())
-                }
-                Err(remote) => remote.join(channels).await.map_err(|e| e.to_string()),
+            if node != &*self.node {
+                // Another instance's socket: through its personal room, over the cluster.
+                let joined = self.io.to(personal_room(sid)).join(channels).await;
+                return joined.map_err(|e| e.to_string());
             }
+            // This instance's own socket, directly (already gone: nothing to do).
+            if let Some(socket) = self.io.get_socket(sid) {
+                socket.join(channels);
+            }
+            Ok(())
         })
     }
 
@@ -161,15 +149,16 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            match self.member(sid, node) {
-                Ok(local) => {
-                    if let Some(socket) = local {
-                        socket.leave(channels);
-                    }
-                    Ok(())
-                }
-                Err(remote) => remote.leave(channels).await.map_err(|e| e.to_string()),
+            if node != &*self.node {
+                // Another instance's socket: through its personal room, over the cluster.
+                let left = self.io.to(personal_room(sid)).leave(channels).await;
+                return left.map_err(|e| e.to_string());
             }
+            // This instance's own socket, directly (already gone: nothing to do).
+            if let Some(socket) = self.io.get_socket(sid) {
+                socket.leave(channels);
+            }
+            Ok(())
         })
     }
 
