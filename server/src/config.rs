@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, env = "MAX_PAYLOAD_BYTES", default_value_t = 16 * 1024)]
     pub max_payload_bytes: usize,
 
+    /// Bytes each WebSocket reads from the network at a time, and keeps
+    /// allocated while idle; a larger message is read in several steps.
+    #[arg(long, env = "WS_READ_BUFFER_BYTES", default_value_t = 1024)]
+    pub ws_read_buffer_bytes: usize,
+
     /// Events per second one socket may send, on average.
     #[arg(long, env = "RATE_LIMIT_PER_SEC", default_value_t = 30)]
     pub rate_limit_per_sec: u32,
@@ -184,6 +189,9 @@ impl Config {
         }
         if !(64..=1024 * 1024).contains(&self.max_payload_bytes) {
             return bad("MAX_PAYLOAD_BYTES", "must be between 64 and 1048576");
+        }
+        if !(64..=1024 * 1024).contains(&self.ws_read_buffer_bytes) {
+            return bad("WS_READ_BUFFER_BYTES", "must be between 64 and 1048576");
         }
         if self.rate_limit_per_sec == 0 {
             return bad("RATE_LIMIT_PER_SEC", "must be at least 1");
@@ -288,7 +296,7 @@ impl Config {
         format!(
             "HOST={} PORT={} DB_PATH={} DB_SYNC={} DB_MAX_SIZE_MB={} STORE_MAX_BATCH={} STORE_QUEUE={} \
              SNAPSHOT_EVERY={} REDIS_URL={} REDIS_PREFIX={} DIRECTORY_TTL_SECS={} FORWARD_TIMEOUT_MS={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
-             MAX_ROOMS={} MAX_PAYLOAD_BYTES={} RATE_LIMIT_PER_SEC={} RATE_LIMIT_BURST={} \
+             MAX_ROOMS={} MAX_PAYLOAD_BYTES={} WS_READ_BUFFER_BYTES={} RATE_LIMIT_PER_SEC={} RATE_LIMIT_BURST={} \
              ROOM_MAILBOX={} EVENT_LOG_LEN={} RECONNECT_GRACE_SECS={} ROOM_LINGER_SECS={} \
              SOCKETIO_PARSER={} SHUTDOWN_TIMEOUT_SECS={} DRAIN_RETRY_MS={} LOG_FORMAT={}",
             self.host,
@@ -312,6 +320,7 @@ impl Config {
             self.cors_origins.join(","),
             self.max_rooms,
             self.max_payload_bytes,
+            self.ws_read_buffer_bytes,
             self.rate_limit_per_sec,
             self.rate_limit_burst,
             self.room_mailbox,

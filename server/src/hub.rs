@@ -91,7 +91,10 @@ impl Hub {
     ) -> Result<RoomAnswer, HubError> {
         match (self.inner.rooms.find(room), &self.inner.cluster) {
             (Some(local), _) => local.call(member, call).await,
-            (None, Some(cluster)) => cluster.forward(room, member, call).await,
+            // Boxed: forwarding over Redis is a large future, and every event
+            // handler's future (moved into a task of its own per event) would
+            // otherwise be as large, also on a single node.
+            (None, Some(cluster)) => Box::pin(cluster.forward(room, member, call)).await,
             (None, None) => Err(HubError::RoomNotFound(room.to_string())),
         }
     }

@@ -92,7 +92,7 @@ async fn run(config: Config) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let addr = SocketAddr::new(config.host, config.port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
+    let listener = match listen(addr) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {addr} (HOST/PORT): {e}");
@@ -106,4 +106,23 @@ async fn run(config: Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Connections the kernel may hold for us before we accept them. The usual
+/// default (128) overflowed when a few thousand clients connected at once
+/// (W1; a restart's reconnect storm is the same), and each dropped handshake
+/// costs its client a retransmit a second later. The kernel caps it at
+/// `net.core.somaxconn` (4096 on current Linux).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's and tokio's `bind` do: a restart may bind while old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

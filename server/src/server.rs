@@ -81,7 +81,8 @@ pub async fn run(
     let transport_cap = TRANSPORT_CAP_BYTES.max(config.max_payload_bytes * 2);
     let builder = SocketIo::builder()
         .max_payload(transport_cap as u64)
-        .ws_max_message_size(transport_cap);
+        .ws_max_message_size(transport_cap)
+        .ws_read_buffer_size(config.ws_read_buffer_bytes);
     let builder = match config.socketio_parser {
         ParserKind::Json => builder.with_parser(ParserConfig::common()),
         ParserKind::Msgpack => builder.with_parser(ParserConfig::msgpack()),
@@ -219,8 +220,10 @@ where
     let hub = Hub::new(config, rooms, store.clone(), tokens, cluster);
     register(&io, hub.clone()).await?;
 
+    // Sessions keep their opening request's head: it must not hold on to hyper's read buffer.
     let app = http::router(hub.clone(), metrics)
         .layer(io_layer)
+        .layer(axum::middleware::map_request(socket::detach_head))
         .layer(cors);
 
     let addr = listener.local_addr()?;

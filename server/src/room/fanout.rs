@@ -6,14 +6,13 @@ use futures_util::future::BoxFuture;
 use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
-use socketioxide::operators::BroadcastOperators;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The name of the socket.io room every socket joins alone at connect, so a
-/// room on any instance can address it: `sid:<sid>`.
+/// The name of the socket.io room every socket of a cluster joins alone at
+/// connect, so that a room on another instance can address it: `sid:<sid>`.
 pub fn personal_room(sid: Sid) -> String {
     format!("sid:{sid}")
 }
@@ -82,17 +81,6 @@ impl<A: Adapter> IoFanout<A> {
         }
     }
 
-    /// Operators addressing socket `sid` on instance `node`: this instance's
-    /// own sockets directly, others through the cluster.
-    fn member(&self, sid: Sid, node: &str) -> BroadcastOperators<A> {
-        let to = personal_room(sid);
-        if node == &*self.node {
-            self.io.local().to(to)
-        } else {
-            self.io.to(to)
-        }
-    }
-
     fn everywhere(&self) -> bool {
         self.cluster_up.load(Ordering::Acquire)
     }
@@ -141,10 +129,16 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.member(sid, node)
-                .join(channels)
-                .await
-                .map_err(|e| e.to_string())
+            if node != &*self.node {
+                // Another instance's socket: through its personal room, over the cluster.
+                let joined = self.io.to(personal_room(sid)).join(channels).await;
+                return joined.map_err(|e| e.to_string());
+            }
+            // This instance's own socket, directly (already gone: nothing to do).
+            if let Some(socket) = self.io.get_socket(sid) {
+                socket.join(channels);
+            }
+            Ok(())
         })
     }
 
@@ -155,10 +149,16 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.member(sid, node)
-                .leave(channels)
-                .await
-                .map_err(|e| e.to_string())
+            if node != &*self.node {
+                // Another instance's socket: through its personal room, over the cluster.
+                let left = self.io.to(personal_room(sid)).leave(channels).await;
+                return left.map_err(|e| e.to_string());
+            }
+            // This instance's own socket, directly (already gone: nothing to do).
+            if let Some(socket) = self.io.get_socket(sid) {
+                socket.leave(channels);
+            }
+            Ok(())
         })
     }
 

@@ -107,20 +107,41 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
     }
 }
 
+/// The metrics of one event's answers. The handles of the common answer
+/// (`ok`) are looked up once: finding a labelled metric by name on every
+/// event cost more than sending its ack (callgrind, W2 in `docs/benchmarks.md`).
+pub struct EventMetrics {
+    event: &'static str,
+    ok: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl EventMetrics {
+    /// Registers the handles of `event` with the installed recorder.
+    pub fn new(event: &'static str) -> Self {
+        Self {
+            event,
+            ok: metrics::counter!("gamehub_events_total", "event" => event, "code" => "ok"),
+            duration: metrics::histogram!("gamehub_event_duration_seconds", "event" => event),
+        }
+    }
+}
+
 /// Answers an event: the ok body or the error, and counts it by event and code.
 pub fn respond<A: Adapter, T: Serialize>(
     ack: AckSender<A>,
-    event: &'static str,
+    metrics: &EventMetrics,
     started: Instant,
     result: Result<T, HubError>,
 ) {
-    let code = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.code().as_str(),
-    };
-    metrics::counter!("gamehub_events_total", "event" => event, "code" => code).increment(1);
-    metrics::histogram!("gamehub_event_duration_seconds", "event" => event)
-        .record(started.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => metrics.ok.increment(1),
+        Err(e) => {
+            metrics::counter!("gamehub_events_total", "event" => metrics.event, "code" => e.code().as_str())
+                .increment(1);
+        }
+    }
+    metrics.duration.record(started.elapsed().as_secs_f64());
     let ack_value: Ack<T> = result.map_err(|e| e.body()).into();
     // No ack callback, or the socket is gone: nobody to answer.
     let _ = ack.send(&ack_value);
