@@ -1,14 +1,14 @@
 //! A minimal HTTP/1.1 client for gamehub's JSON API: one request per connection, no TLS.
 
-use crate::client::{ClientError, split_base_url};
+use crate::client::{ClientError, connect_tcp, split_base_url};
 use protocol::PlayerRef;
 use protocol::http::{GuestAuthRequest, GuestAuthResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::net::IpAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Limit for one whole request, connect to last byte.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,12 +48,23 @@ impl HttpResponse {
 
 /// `POST /api/v1/auth/guest` with `{"name": name}`: the token and the player it names.
 pub async fn guest_token(base_url: &str, name: &str) -> Result<(String, PlayerRef), ClientError> {
+    guest_token_from(base_url, name, None).await
+}
+
+/// [`guest_token`] over a connection from `source` (see [`ClientConfig::source_ip`](crate::ClientConfig::source_ip)).
+pub async fn guest_token_from(
+    base_url: &str,
+    name: &str,
+    source: Option<IpAddr>,
+) -> Result<(String, PlayerRef), ClientError> {
     let body = GuestAuthRequest {
         name: name.to_owned(),
     };
-    let answer: GuestAuthResponse = post_json(base_url, "/api/v1/auth/guest", &body)
-        .await?
-        .ok_json()?;
+    let body = serde_json::to_vec(&body).map_err(ClientError::Encode)?;
+    let answer: GuestAuthResponse =
+        request_from(base_url, "POST", "/api/v1/auth/guest", Some(&body), source)
+            .await?
+            .ok_json()?;
     Ok((answer.token, answer.player))
 }
 
@@ -79,6 +90,17 @@ pub async fn request(
     path: &str,
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, ClientError> {
+    request_from(base_url, method, path, body, None).await
+}
+
+/// [`request`] over a connection from `source` (any free port), when given.
+pub async fn request_from(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    source: Option<IpAddr>,
+) -> Result<HttpResponse, ClientError> {
     let (addr, authority) = split_base_url(base_url)?;
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
@@ -90,7 +112,7 @@ pub async fn request(
     }
     head += "\r\n";
     let exchange = async {
-        let mut stream = TcpStream::connect(&addr).await?;
+        let mut stream = connect_tcp(&addr, source).await?;
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body.unwrap_or_default()).await?;
         let mut raw = Vec::new();

@@ -9,7 +9,10 @@
 
 #![warn(missing_docs)]
 
+pub mod chart;
 pub mod client;
+pub mod compare;
+pub mod floor;
 pub mod http;
 pub mod procfs;
 pub mod report;

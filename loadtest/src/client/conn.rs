@@ -1,7 +1,7 @@
 //! One socket's connection: the handshake, and the task that owns the WebSocket afterwards.
 
 use super::packet::{self, EnginePacket, MAIN_NSP, OpenPacket, SocketPacket};
-use super::{ClientConfig, ClientError, DisconnectReason, Event, Overflow};
+use super::{ClientConfig, ClientError, DisconnectReason, Event, Overflow, Parser, msgpack};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -84,8 +84,8 @@ impl Drop for PendingAck<'_> {
 /// What the [`super::Client`] asks its task to do.
 #[derive(Debug)]
 pub(super) enum Outgoing {
-    /// Send this Engine.IO frame.
-    Frame(String),
+    /// Send this WebSocket frame (text for JSON, binary for msgpack).
+    Frame(Message),
     /// Send `41`, close the WebSocket, stop.
     Disconnect,
 }
@@ -99,8 +99,7 @@ pub(super) async fn handshake(
 ) -> Result<(Ws, OpenPacket, String), ClientError> {
     let (addr, authority) = super::split_base_url(url)?;
     let ws_url = format!("ws://{authority}{}?EIO=4&transport=websocket", config.path);
-    let tcp = TcpStream::connect(&addr).await?;
-    tcp.set_nodelay(true)?;
+    let tcp = super::connect_tcp(&addr, config.source_ip).await?;
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(config.read_buffer_size)
         .write_buffer_size(0)
@@ -122,44 +121,71 @@ pub(super) async fn handshake(
         }
     };
 
-    ws.send(Message::text(packet::encode_connect(MAIN_NSP, auth)))
-        .await?;
+    let connect = match config.parser {
+        Parser::Json => Message::text(packet::encode_connect(MAIN_NSP, auth)),
+        Parser::Msgpack => Message::binary(
+            msgpack::encode_connect(MAIN_NSP, auth).map_err(ClientError::EncodeMsgpack)?,
+        ),
+    };
+    ws.send(connect).await?;
     loop {
-        let frame = next_text(&mut ws).await?;
-        match packet::decode_engine(&frame)? {
-            EnginePacket::Ping(payload) => {
-                ws.send(Message::text(packet::encode_pong(payload))).await?
+        let frame = next_frame(&mut ws).await?;
+        let packet = match &frame {
+            Message::Binary(bytes) if config.parser == Parser::Msgpack => msgpack::decode(bytes)?,
+            Message::Text(text) => match packet::decode_engine(text)? {
+                EnginePacket::Ping(payload) => {
+                    ws.send(Message::text(packet::encode_pong(payload))).await?;
+                    continue;
+                }
+                EnginePacket::Close => {
+                    return Err(ClientError::Handshake(
+                        "the server closed the session before CONNECT".into(),
+                    ));
+                }
+                EnginePacket::Message(msg) => packet::decode_socket(msg)?,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        match packet {
+            SocketPacket::Connect {
+                nsp: MAIN_NSP,
+                data,
+            } => {
+                let sid = data
+                    .as_ref()
+                    .and_then(|d| d.get("sid"))
+                    .and_then(Value::as_str);
+                let sid = sid.ok_or_else(|| {
+                    ClientError::Handshake(format!("CONNECT answer without a sid: {data:?}"))
+                })?;
+                return Ok((ws, open, sid.to_owned()));
             }
-            EnginePacket::Close => {
+            SocketPacket::ConnectError {
+                nsp: MAIN_NSP,
+                data,
+            } => {
+                return Err(ClientError::ConnectRefused {
+                    message: refusal_message(data),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The next text or binary frame during the handshake; control frames are skipped.
+async fn next_frame(ws: &mut Ws) -> Result<Message, ClientError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => return Ok(message),
+            Some(Ok(Message::Close(_))) | None => {
                 return Err(ClientError::Handshake(
-                    "the server closed the session before CONNECT".into(),
+                    "the server closed the WebSocket".into(),
                 ));
             }
-            EnginePacket::Message(msg) => match packet::decode_socket(msg)? {
-                SocketPacket::Connect {
-                    nsp: MAIN_NSP,
-                    data,
-                } => {
-                    let sid = data
-                        .as_ref()
-                        .and_then(|d| d.get("sid"))
-                        .and_then(Value::as_str);
-                    let sid = sid.ok_or_else(|| {
-                        ClientError::Handshake(format!("CONNECT answer without a sid: {data:?}"))
-                    })?;
-                    return Ok((ws, open, sid.to_owned()));
-                }
-                SocketPacket::ConnectError {
-                    nsp: MAIN_NSP,
-                    data,
-                } => {
-                    return Err(ClientError::ConnectRefused {
-                        message: refusal_message(data),
-                    });
-                }
-                _ => {}
-            },
-            _ => {}
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(_)) => {}
         }
     }
 }
@@ -204,6 +230,7 @@ enum Step {
 /// The per-socket task: owns the WebSocket once the handshake is done.
 pub(super) struct Connection {
     pub(super) ws: Ws,
+    pub(super) parser: Parser,
     pub(super) shared: std::sync::Arc<Shared>,
     pub(super) outgoing: mpsc::Receiver<Outgoing>,
     pub(super) events: mpsc::Sender<Event>,
@@ -243,7 +270,16 @@ impl Connection {
     async fn on_frame(&mut self, frame: Option<Result<Message, tungstenite::Error>>) -> Step {
         match frame {
             Some(Ok(Message::Text(text))) => self.on_text(&text).await,
-            // Attachments of binary packets, and WebSocket pings (tungstenite answers those).
+            Some(Ok(Message::Binary(bytes))) if self.parser == Parser::Msgpack => {
+                match msgpack::decode(&bytes) {
+                    Ok(packet) => self.on_socket_packet(packet).await,
+                    Err(e) => {
+                        debug!(cause = %e, "ignoring an undecodable msgpack packet");
+                        Step::Continue
+                    }
+                }
+            }
+            // Attachments of binary packets (JSON parser), and WebSocket pings (tungstenite answers those).
             Some(Ok(
                 Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_),
             )) => Step::Continue,
@@ -263,12 +299,18 @@ impl Connection {
     async fn on_text(&mut self, text: &str) -> Step {
         match packet::decode_engine(text) {
             Ok(EnginePacket::Ping(payload)) => {
-                match self.send(packet::encode_pong(payload)).await {
+                match self.send(Message::text(packet::encode_pong(payload))).await {
                     Ok(()) => Step::Pinged,
                     Err(reason) => Step::Stop(reason),
                 }
             }
-            Ok(EnginePacket::Message(msg)) => self.on_socket_packet(msg).await,
+            Ok(EnginePacket::Message(msg)) => match packet::decode_socket(msg) {
+                Ok(packet) => self.on_socket_packet(packet).await,
+                Err(e) => {
+                    debug!(cause = %e, "ignoring an undecodable socket.io packet");
+                    Step::Continue
+                }
+            },
             Ok(EnginePacket::Close) => {
                 self.close().await;
                 Step::Stop(DisconnectReason::TransportClose)
@@ -286,15 +328,10 @@ impl Connection {
         }
     }
 
-    async fn on_socket_packet(&mut self, msg: &str) -> Step {
-        let packet = match packet::decode_socket(msg) {
-            Ok(packet) if packet.nsp() == MAIN_NSP => packet,
-            Ok(_) => return Step::Continue,
-            Err(e) => {
-                debug!(cause = %e, "ignoring an undecodable socket.io packet");
-                return Step::Continue;
-            }
-        };
+    async fn on_socket_packet(&mut self, packet: SocketPacket<'_>) -> Step {
+        if packet.nsp() != MAIN_NSP {
+            return Step::Continue;
+        }
         match packet {
             SocketPacket::Event { event, args, .. } => {
                 let data = args.into_iter().next().unwrap_or(Value::Null);
@@ -337,15 +374,22 @@ impl Connection {
                 Err(reason) => Step::Stop(reason),
             },
             Some(Outgoing::Disconnect) | None => {
-                let _ = self.send(packet::encode_disconnect(MAIN_NSP)).await;
+                let goodbye = match self.parser {
+                    Parser::Json => Message::text(packet::encode_disconnect(MAIN_NSP)),
+                    Parser::Msgpack => match msgpack::encode_disconnect(MAIN_NSP) {
+                        Ok(frame) => Message::binary(frame),
+                        Err(_) => Message::text(packet::encode_disconnect(MAIN_NSP)),
+                    },
+                };
+                let _ = self.send(goodbye).await;
                 self.close().await;
                 Step::Stop(DisconnectReason::Client)
             }
         }
     }
 
-    async fn send(&mut self, frame: String) -> Result<(), DisconnectReason> {
-        self.ws.send(Message::text(frame)).await.map_err(|e| {
+    async fn send(&mut self, frame: Message) -> Result<(), DisconnectReason> {
+        self.ws.send(frame).await.map_err(|e| {
             debug!(cause = %e, "WebSocket write failed");
             DisconnectReason::TransportError
         })

@@ -52,6 +52,9 @@ pub enum ClientError {
     /// The payload to send could not be serialized to JSON.
     #[error("cannot serialize the payload: {0}")]
     Encode(#[source] serde_json::Error),
+    /// The payload to send could not be serialized to msgpack.
+    #[error("cannot serialize the payload to msgpack: {0}")]
+    EncodeMsgpack(#[source] rmp_serde::encode::Error),
     /// An ack or HTTP body did not have the shape asked for.
     #[error("cannot decode {value} as the expected type: {source}")]
     Decode {

@@ -20,23 +20,39 @@
 
 mod conn;
 mod error;
+pub mod msgpack;
 pub mod packet;
+mod tcp;
 
 pub use error::ClientError;
+pub(crate) use tcp::connect_tcp;
 
 use conn::{Connection, Outgoing, Shared};
 use packet::MAIN_NSP;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 
 /// A server push: the event name and its first argument (`Null` if it had none).
 pub type Event = (String, Value);
+
+/// The socket.io parser, which must match the server's (`SOCKETIO_PARSER` on gamehub).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Parser {
+    /// The default parser: text frames such as `42["event",{...}]`.
+    #[default]
+    Json,
+    /// `socket.io-msgpack-parser`: one binary frame per packet ([`msgpack`]).
+    Msgpack,
+}
 
 /// What the connection task does with a server push when the event buffer is full.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -69,6 +85,13 @@ pub struct ClientConfig {
     pub read_buffer_size: usize,
     /// Largest WebSocket message accepted from the server.
     pub max_message_size: usize,
+    /// Local address to connect from (port chosen by the kernel), e.g. one of
+    /// 127.0.0.x: one source address gives at most ~28k sockets to one server
+    /// port (the ephemeral port range), so the load generator spreads many
+    /// sockets over several. `None` lets the kernel choose.
+    pub source_ip: Option<IpAddr>,
+    /// The socket.io parser to speak.
+    pub parser: Parser,
 }
 
 impl Default for ClientConfig {
@@ -82,6 +105,8 @@ impl Default for ClientConfig {
             path: "/socket.io/".to_owned(),
             read_buffer_size: 4 * 1024,
             max_message_size: 16 << 20,
+            source_ip: None,
+            parser: Parser::Json,
         }
     }
 }
@@ -124,6 +149,7 @@ pub struct Client {
     events: mpsc::Receiver<Event>,
     task: JoinHandle<()>,
     ack_timeout: Duration,
+    parser: Parser,
 }
 
 impl Client {
@@ -152,6 +178,7 @@ impl Client {
         let liveness = Duration::from_millis(open.ping_interval.saturating_add(open.ping_timeout));
         let connection = Connection {
             ws,
+            parser: config.parser,
             shared: Arc::clone(&shared),
             outgoing: out_rx,
             events: ev_tx,
@@ -166,6 +193,7 @@ impl Client {
             events: ev_rx,
             task,
             ack_timeout: config.ack_timeout,
+            parser: config.parser,
         })
     }
 
@@ -199,15 +227,20 @@ impl Client {
         event: &str,
         data: &T,
     ) -> Result<(), ClientError> {
-        let frame =
-            packet::encode_event(MAIN_NSP, None, event, data).map_err(ClientError::Encode)?;
+        let frame = self.event_frame(None, event, data)?;
         self.send(frame).await
     }
 
     /// Sends `42["event",args...]` with any number of arguments, without asking for an ack.
     pub async fn emit_args(&self, event: &str, args: &[Value]) -> Result<(), ClientError> {
-        let frame =
-            packet::encode_event_args(MAIN_NSP, None, event, args).map_err(ClientError::Encode)?;
+        let frame = match self.parser {
+            Parser::Json => packet::encode_event_args(MAIN_NSP, None, event, args)
+                .map(Message::text)
+                .map_err(ClientError::Encode)?,
+            Parser::Msgpack => msgpack::encode_event_args(MAIN_NSP, None, event, args)
+                .map(Message::binary)
+                .map_err(ClientError::EncodeMsgpack)?,
+        };
         self.send(frame).await
     }
 
@@ -223,8 +256,7 @@ impl Client {
         R: DeserializeOwned,
     {
         let id = self.shared.next_ack_id.fetch_add(1, Ordering::Relaxed);
-        let frame =
-            packet::encode_event(MAIN_NSP, Some(id), event, data).map_err(ClientError::Encode)?;
+        let frame = self.event_frame(Some(id), event, data)?;
         let value = self.request(id, frame).await?;
         R::deserialize(&value).map_err(|source| ClientError::Decode { value, source })
     }
@@ -237,8 +269,14 @@ impl Client {
         args: Vec<Value>,
     ) -> Result<Value, ClientError> {
         let id = self.shared.next_ack_id.fetch_add(1, Ordering::Relaxed);
-        let frame = packet::encode_event_args(MAIN_NSP, Some(id), event, &args)
-            .map_err(ClientError::Encode)?;
+        let frame = match self.parser {
+            Parser::Json => packet::encode_event_args(MAIN_NSP, Some(id), event, &args)
+                .map(Message::text)
+                .map_err(ClientError::Encode)?,
+            Parser::Msgpack => msgpack::encode_event_args(MAIN_NSP, Some(id), event, &args)
+                .map(Message::binary)
+                .map_err(ClientError::EncodeMsgpack)?,
+        };
         self.request(id, frame).await
     }
 
@@ -313,7 +351,24 @@ impl Client {
         }
     }
 
-    async fn send(&self, frame: String) -> Result<(), ClientError> {
+    /// An event frame in this client's parser.
+    fn event_frame<T: Serialize + ?Sized>(
+        &self,
+        id: Option<u64>,
+        event: &str,
+        data: &T,
+    ) -> Result<Message, ClientError> {
+        match self.parser {
+            Parser::Json => packet::encode_event(MAIN_NSP, id, event, data)
+                .map(Message::text)
+                .map_err(ClientError::Encode),
+            Parser::Msgpack => msgpack::encode_event(MAIN_NSP, id, event, data)
+                .map(Message::binary)
+                .map_err(ClientError::EncodeMsgpack),
+        }
+    }
+
+    async fn send(&self, frame: Message) -> Result<(), ClientError> {
         self.outgoing
             .send(Outgoing::Frame(frame))
             .await
@@ -321,7 +376,7 @@ impl Client {
     }
 
     /// Registers ack `id`, sends `frame`, and waits for the ack's first argument.
-    async fn request(&self, id: u64, frame: String) -> Result<Value, ClientError> {
+    async fn request(&self, id: u64, frame: Message) -> Result<Value, ClientError> {
         let (tx, rx) = oneshot::channel();
         // Registered before sending so the answer cannot beat it; removed on
         // every way out, timeout and cancellation included.

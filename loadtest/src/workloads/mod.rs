@@ -5,18 +5,21 @@
 
 pub mod w1;
 pub mod w2;
+pub mod w2_floor;
 
 pub use w1::{W1Options, W1Result, w1};
 pub use w2::{W2Options, W2Result, w2};
+pub use w2_floor::w2_floor;
 
-use crate::client::{Client, ClientConfig, Overflow};
-use crate::http::guest_token;
+use crate::client::{Client, ClientConfig, Overflow, split_base_url};
+use crate::http::guest_token_from;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use indicatif::{ProgressBar, ProgressStyle};
 use protocol::events::{Joined, RoomCreate, RoomJoin};
 use protocol::{Ack, Role, event_names};
 use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 /// Rooms set up at the same time (each connects its members one after another).
@@ -37,7 +40,7 @@ pub(crate) fn load_config(overflow: Overflow, event_capacity: usize) -> ClientCo
 
 /// One authenticated, connected socket: guest token from the HTTP API, then CONNECT.
 async fn connect_guest(url: &str, config: &ClientConfig, name: &str) -> Result<Client, String> {
-    let (token, _player) = guest_token(url, name)
+    let (token, _player) = guest_token_from(url, name, config.source_ip)
         .await
         .map_err(|e| format!("guest token for {name}: {e}"))?;
     Client::connect_with(config, url, Some(json!({ "token": token })))
@@ -100,10 +103,12 @@ pub(crate) async fn setup_room(
 }
 
 /// Sets up `rooms` lobby rooms of `size` sockets, [`SETUP_ROOMS_IN_FLIGHT`] at
-/// a time; one result per room, in no particular order.
+/// a time; one result per room, in no particular order. With `sources`, room
+/// `r` connects from `sources[r % len]` (see [`source_ips`]).
 pub(crate) async fn setup_rooms(
     url: &str,
     config: &ClientConfig,
+    sources: &[IpAddr],
     rooms: usize,
     size: usize,
     progress: &ProgressBar,
@@ -113,12 +118,45 @@ pub(crate) async fn setup_rooms(
     futures_util::stream::iter(0..rooms)
         .map(|r| {
             let tag = format!("lt{run}r{r}");
-            async move { setup_room(url, config, &tag, size, progress).await }
+            let config = ClientConfig {
+                source_ip: sources.get(r % sources.len().max(1)).copied(),
+                ..config.clone()
+            };
+            async move { setup_room(url, &config, &tag, size, progress).await }
         })
         .buffer_unordered(SETUP_ROOMS_IN_FLIGHT)
         .collect()
         .await
 }
+
+/// Source addresses for `sockets` sockets to `url`: none (the kernel picks)
+/// up to [`SOCKETS_PER_SOURCE`], else enough of 127.0.0.1, 127.0.0.2, ... to
+/// stay under it per address. Each socket also makes one HTTP request (its
+/// guest token) from the same address, and the server keeps those closed
+/// connections in TIME_WAIT, so the budget per address counts both.
+pub(crate) fn source_ips(url: &str, sockets: usize) -> Result<Vec<IpAddr>, String> {
+    let needed = (sockets * 2).div_ceil(SOCKETS_PER_SOURCE);
+    if needed <= 1 {
+        return Ok(Vec::new());
+    }
+    let (addr, _) = split_base_url(url).map_err(|e| e.to_string())?;
+    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+    let v4 = host.eq_ignore_ascii_case("localhost") || host.parse::<Ipv4Addr>().is_ok();
+    if !v4 || needed > 254 {
+        return Err(format!(
+            "{sockets} sockets need {needed} source addresses of 127.0.0.x: \
+             use an IPv4 loopback URL (http://127.0.0.1:PORT) and at most {} sockets",
+            254 * SOCKETS_PER_SOURCE / 2
+        ));
+    }
+    Ok((1..=needed as u8)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+        .collect())
+}
+
+/// Connections per source address: below the ~28k ports of Linux's default
+/// ephemeral range (32768-60999), with room for other programs.
+pub const SOCKETS_PER_SOURCE: usize = 25_000;
 
 /// Leaves cleanly with every client, many at a time.
 pub(crate) async fn disconnect_all(clients: Vec<Client>) {

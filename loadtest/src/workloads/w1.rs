@@ -1,6 +1,6 @@
 //! W1 idle: many authenticated sockets in lobby rooms of 10, held without traffic; memory and CPU.
 
-use super::{disconnect_all, load_config, progress_bar, setup_rooms};
+use super::{disconnect_all, load_config, progress_bar, setup_rooms, source_ips};
 use crate::client::Overflow;
 use crate::report::{Errors, ServerProbe, ServerUsage};
 use crate::target::require_loopback;
@@ -61,6 +61,7 @@ pub async fn w1(options: W1Options) -> Result<W1Result, String> {
     if !(0.0..=3600.0).contains(&options.hold_secs) {
         return Err("--hold must be in [0, 3600] seconds".to_owned());
     }
+    let sources = source_ips(&options.url, options.sockets)?;
     let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
     let baseline = probe.sample();
     let rooms = options.sockets.div_ceil(ROOM_SIZE);
@@ -68,7 +69,7 @@ pub async fn w1(options: W1Options) -> Result<W1Result, String> {
 
     let start = Instant::now();
     let bar = progress_bar(options.progress, (rooms * ROOM_SIZE) as u64, "connect");
-    let results = setup_rooms(&options.url, &config, rooms, ROOM_SIZE, &bar).await;
+    let results = setup_rooms(&options.url, &config, &sources, rooms, ROOM_SIZE, &bar).await;
     bar.finish_and_clear();
     let setup_secs = start.elapsed().as_secs_f64();
     let mut errors = Errors::default();

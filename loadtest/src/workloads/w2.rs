@@ -85,7 +85,15 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
     let config = load_config(Overflow::Wait, 1024);
     let total = (options.rooms * options.players) as u64;
     let bar = progress_bar(options.progress, total, "join");
-    let rooms = setup_rooms(&options.url, &config, options.rooms, options.players, &bar).await;
+    let rooms = setup_rooms(
+        &options.url,
+        &config,
+        &[],
+        options.rooms,
+        options.players,
+        &bar,
+    )
+    .await;
     bar.finish_and_clear();
     let mut members = Vec::new();
     for room in rooms {
@@ -189,7 +197,7 @@ pub async fn w2(options: W2Options) -> Result<W2Result, String> {
 }
 
 /// Bounds that keep a run finite and on this machine.
-fn validate(o: &W2Options) -> Result<(), String> {
+pub(crate) fn validate(o: &W2Options) -> Result<(), String> {
     require_loopback(&o.url).map_err(|e| e.to_string())?;
     if o.rooms == 0 || o.players == 0 || o.rooms * o.players > 100_000 {
         return Err("rooms x players must be 1..=100000".to_owned());
