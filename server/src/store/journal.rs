@@ -14,23 +14,27 @@ use super::records::{JournalEntry, RoomSnapshot, StoredRoom, decode};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
-/// Where the writer appends: the current part and how full it is.
+/// The writer's side of the journal: appending entries in the current part
+/// (and how full it is), and keeping each open room's head.
 pub(super) struct Appender {
     part: i64,
     rows: u64,
     /// Rows in a part before the next one starts.
     part_rows: u64,
+    /// Entries a room keeps before its latest snapshot.
+    keep: u64,
 }
 
 impl Appender {
     /// Starts a fresh part after whatever the database holds.
-    pub(super) fn open(conn: &Connection, part_rows: u64) -> rusqlite::Result<Self> {
+    pub(super) fn open(conn: &Connection, part_rows: u64, keep: u64) -> rusqlite::Result<Self> {
         let last: Option<i64> =
             conn.query_row("SELECT max(part) FROM room_journal", [], |r| r.get(0))?;
         Ok(Self {
             part: last.map_or(0, |p| p + 1),
             rows: 0,
             part_rows: part_rows.max(1),
+            keep,
         })
     }
 
@@ -70,16 +74,39 @@ impl Appender {
         Ok(())
     }
 
+    /// A snapshot of `room` at `jseq` was written: its entries up to
+    /// `jseq - keep` are no longer needed.
+    pub(super) fn snapshot_taken(
+        &self,
+        c: &Connection,
+        room: &str,
+        jseq: u64,
+    ) -> rusqlite::Result<()> {
+        let keep_after = jseq as i64 - self.keep.min(i64::MAX as u64) as i64;
+        c.prepare_cached("UPDATE room_journal_heads SET keep_after = ?2 WHERE room_id = ?1")?
+            .execute(params![room, keep_after])?;
+        Ok(())
+    }
+
+    /// `room` closed for good: none of its entries are needed any more.
+    pub(super) fn room_closed(&self, c: &Connection, room: &str) -> rusqlite::Result<()> {
+        c.prepare_cached("DELETE FROM room_journal_heads WHERE room_id = ?1")?
+            .execute([room])?;
+        Ok(())
+    }
+
+    /// Whether `rows` more fill the current part.
+    pub(super) fn fills_part(&self, rows: u64) -> bool {
+        self.rows + rows >= self.part_rows
+    }
+
     /// Counts `rows` committed; starts the next part once this one is full.
-    /// Returns whether it did.
-    pub(super) fn committed(&mut self, rows: u64) -> bool {
+    pub(super) fn committed(&mut self, rows: u64) {
         self.rows += rows;
-        if self.rows < self.part_rows {
-            return false;
+        if self.rows >= self.part_rows {
+            self.part += 1;
+            self.rows = 0;
         }
-        self.part += 1;
-        self.rows = 0;
-        true
     }
 }
 

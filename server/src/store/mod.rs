@@ -37,6 +37,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// The name of the store's writer thread (benchmarks find it by this name).
+pub const WRITER_THREAD: &str = "gamehub-store-writer";
+
 /// Why storage failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -163,14 +166,18 @@ impl Store {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
         let healthy = Arc::new(AtomicBool::new(true));
         let writer = writer::Writer {
-            appender: journal::Appender::open(&conn, options.journal_part_rows)?,
-            pruner: prune::Pruner::new(&conn, options.journal_keep, options.journal_part_rows)?,
+            appender: journal::Appender::open(
+                &conn,
+                options.journal_part_rows,
+                options.journal_keep,
+            )?,
+            pruner: prune::Pruner::new(&conn, options.journal_part_rows)?,
             conn,
             max_batch: options.max_batch.max(1),
             healthy: healthy.clone(),
         };
         std::thread::Builder::new()
-            .name("gamehub-store-writer".into())
+            .name(WRITER_THREAD.into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Task(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {

@@ -4,16 +4,21 @@
 //!
 //! A room needs its entries after its latest snapshot (to replay them) and
 //! `keep` entries before it (their events serve `room:sync` after a
-//! restart); a finished room only those after its final snapshot; a closed
-//! room none. Deleting a room's old entries one by one would dirty a page
-//! for nearly every row, since rows of all rooms share pages in insertion
-//! order. So the writer cuts the journal from its oldest end instead, in
-//! ranges of `id`: rows of such a range that are still needed are first
-//! copied to the current part (new `id`s), then the range goes. It does so
-//! only while the journal holds more than twice the rows its rooms need (plus
-//! two parts), so a row is rarely copied, and a little in each commit (twice
-//! the commit's own appends, at least [`MIN_STEP`] rows), so no single commit
-//! pays for a big cut.
+//! restart). Each open room's head in `room_journal_heads` says so in
+//! `keep_after` (set when a snapshot is written, see
+//! [`super::journal::Appender`]); a room without a head (closed, or
+//! finished and past a recount) needs nothing, since a finished room writes
+//! a snapshot with each of its entries.
+//!
+//! Deleting a room's old entries one by one would dirty a page for nearly
+//! every row, since rows of all rooms share pages in insertion order. So the
+//! writer cuts the journal from its oldest end instead, in ranges of `id`:
+//! rows of such a range that are still needed are first copied to the
+//! current part (new `id`s), then the range goes. It does so only while the
+//! journal holds more than twice the rows its rooms need (plus two parts), so
+//! a row is rarely copied, and a little in each commit (twice the commit's
+//! own appends, at least [`MIN_STEP`] rows), so no single commit pays for a
+//! big cut.
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -31,8 +36,6 @@ pub(super) struct Pruned {
 
 /// The pruning policy and what it knows of the journal.
 pub(super) struct Pruner {
-    /// Entries kept before each unfinished room's latest snapshot.
-    keep: u64,
     /// Rows per part (the slack kept beyond what rooms need).
     part_rows: u64,
     /// Rows the rooms need, as last counted (see [`Pruner::recount`]).
@@ -40,11 +43,9 @@ pub(super) struct Pruner {
 }
 
 impl Pruner {
-    /// A pruner keeping `keep` entries before each snapshot; counts what the
-    /// database's rooms need now.
-    pub(super) fn new(conn: &Connection, keep: u64, part_rows: u64) -> rusqlite::Result<Self> {
+    /// A pruner for parts of `part_rows`; counts what the database's rooms need now.
+    pub(super) fn new(conn: &Connection, part_rows: u64) -> rusqlite::Result<Self> {
         let mut pruner = Self {
-            keep,
             part_rows: part_rows.max(1),
             needed: 0,
         };
@@ -52,22 +53,24 @@ impl Pruner {
         Ok(pruner)
     }
 
-    /// Counts again the rows the rooms need: for each room with a journal,
-    /// its entries after `max(0, snapshot - keep)` (after its snapshot if it
-    /// finished; none once closed). One pass over `room_journal_heads`, which
-    /// holds the rooms with rows left (`CROSS JOIN` keeps SQLite from
-    /// walking every room ever created instead), once per part.
+    /// Drops the heads of rooms that are over (so there are about as many
+    /// heads as open rooms; a notice of a finished room starts a new one),
+    /// then counts again the rows the rooms need: each head's entries after
+    /// its `keep_after`. Two passes over `room_journal_heads` (`CROSS JOIN`
+    /// keeps SQLite from walking every room ever created instead), once per part.
     pub(super) fn recount(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.prepare_cached(
+            "DELETE FROM room_journal_heads WHERE room_id IN (
+                 SELECT h.room_id FROM room_journal_heads h
+                 CROSS JOIN rooms r ON r.id = h.room_id
+                 WHERE r.status IN ('finished', 'closed'))",
+        )?
+        .execute([])?;
         self.needed = conn
             .prepare_cached(
-                "SELECT coalesce(sum(h.jseq - max(coalesce(s.jseq, 0)
-                     - CASE r.status WHEN 'finished' THEN 0 ELSE ?1 END, 0)), 0)
-                 FROM room_journal_heads h
-                 CROSS JOIN rooms r ON r.id = h.room_id
-                 LEFT JOIN room_snapshots s ON s.room_id = h.room_id
-                 WHERE r.status <> 'closed'",
+                "SELECT coalesce(sum(jseq - max(keep_after, 0)), 0) FROM room_journal_heads",
             )?
-            .query_row([self.keep], |r| r.get::<_, i64>(0))?
+            .query_row([], |r| r.get::<_, i64>(0))?
             .max(0) as u64;
         Ok(())
     }
@@ -81,11 +84,11 @@ impl Pruner {
         appended: u64,
         part: i64,
     ) -> rusqlite::Result<Pruned> {
-        let (lo, hi): (Option<i64>, Option<i64>) = tx.query_row(
-            "SELECT (SELECT min(id) FROM room_journal), (SELECT max(id) FROM room_journal)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (lo, hi): (Option<i64>, Option<i64>) = tx
+            .prepare_cached(
+                "SELECT (SELECT min(id) FROM room_journal), (SELECT max(id) FROM room_journal)",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Pruned::default());
         };
@@ -101,23 +104,12 @@ impl Pruner {
         let carried = sp
             .prepare_cached(
                 "INSERT INTO room_journal (part, room_id, jseq, entry)
-                 SELECT ?4, j.room_id, j.jseq, j.entry FROM room_journal j
-                 JOIN rooms r ON r.id = j.room_id
-                 LEFT JOIN room_snapshots s ON s.room_id = j.room_id
-                 WHERE j.id >= ?1 AND j.id < ?2 AND r.status <> 'closed'
-                   AND j.jseq > coalesce(s.jseq, 0)
-                       - CASE r.status WHEN 'finished' THEN 0 ELSE ?3 END
+                 SELECT ?3, j.room_id, j.jseq, j.entry FROM room_journal j
+                 JOIN room_journal_heads h ON h.room_id = j.room_id
+                 WHERE j.id >= ?1 AND j.id < ?2 AND j.jseq > h.keep_after
                  ORDER BY j.id",
             )?
-            .execute(params![lo, end, self.keep, part])?;
-        // A room that is over and leaves this range has no need of a head: a
-        // later entry (a notice while it lingers) starts a new one.
-        sp.prepare_cached(
-            "DELETE FROM room_journal_heads WHERE room_id IN (
-                 SELECT j.room_id FROM room_journal j JOIN rooms r ON r.id = j.room_id
-                 WHERE j.id >= ?1 AND j.id < ?2 AND r.status IN ('finished', 'closed'))",
-        )?
-        .execute(params![lo, end])?;
+            .execute(params![lo, end, part])?;
         let removed = sp
             .prepare_cached("DELETE FROM room_journal WHERE id >= ?1 AND id < ?2")?
             .execute(params![lo, end])?;

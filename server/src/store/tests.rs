@@ -282,7 +282,10 @@ fn count(path: &Path, sql: &str) -> i64 {
         .unwrap()
 }
 
-fn jseqs(room: &StoredRoom) -> (Vec<u64>, Vec<u64>) {
+/// A loaded room's journal jseqs (to replay) and its earlier events' seqs (for `room:sync`).
+type Positions = (Vec<u64>, Vec<u64>);
+
+fn jseqs(room: &StoredRoom) -> Positions {
     (
         room.journal.iter().map(|(j, _)| *j).collect(),
         room.earlier_events.iter().map(|e| e.seq).collect(),
@@ -302,12 +305,16 @@ async fn pruning_keeps_what_rooms_need_and_bounds_the_journal() {
         .write(vec![create("idle"), journal("idle", 1), journal("idle", 2)])
         .await
         .unwrap();
-    // Finished at 10 with its final snapshot, then one notice while it lingers.
+    // Finished at 10 with its final snapshot, then one notice while it
+    // lingers: a finished room snapshots with each entry, as rooms do.
     let mut done = vec![create("done")];
     done.extend((1..=10).map(|j| journal("done", j)));
     done.extend([snapshot("done", 10), status("done", "finished")]);
     store.write(done).await.unwrap();
-    store.write(vec![journal("done", 11)]).await.unwrap();
+    store
+        .write(vec![journal("done", 11), snapshot("done", 11)])
+        .await
+        .unwrap();
     // Closed before it ended: it needs nothing.
     let mut gone = vec![create("gone")];
     gone.extend((1..=5).map(|j| journal("gone", j)));
@@ -331,17 +338,15 @@ async fn pruning_keeps_what_rooms_need_and_bounds_the_journal() {
     let idle = store.load_room("idle".into(), 3).await.unwrap().unwrap();
     assert_eq!(jseqs(&idle), (vec![1, 2], vec![]));
     let done = store.load_room("done".into(), 3).await.unwrap().unwrap();
-    assert_eq!(
-        jseqs(&done).0,
-        vec![11],
-        "what came after the final snapshot stays"
-    );
+    assert_eq!(done.snapshot.as_ref().map(|s| s.jseq), Some(11));
+    assert!(done.journal.is_empty());
     assert_eq!(
         count(
             &path,
-            "SELECT count(*) FROM room_journal WHERE room_id IN ('gone', 'done') AND jseq <= 10"
+            "SELECT count(*) FROM room_journal WHERE room_id IN ('gone', 'done')"
         ),
-        0
+        0,
+        "rooms that are over keep nothing"
     );
     assert_eq!(
         count(
@@ -355,8 +360,7 @@ async fn pruning_keeps_what_rooms_need_and_bounds_the_journal() {
 
     let store = Store::open(&options).unwrap();
     let rooms = store.load_rooms("n".into(), 3).await.unwrap();
-    let found: Vec<(&str, (Vec<u64>, Vec<u64>))> =
-        rooms.iter().map(|r| (r.id.as_str(), jseqs(r))).collect();
+    let found: Vec<(&str, Positions)> = rooms.iter().map(|r| (r.id.as_str(), jseqs(r))).collect();
     assert_eq!(
         found,
         vec![

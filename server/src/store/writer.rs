@@ -117,25 +117,43 @@ impl Writer {
         }
     }
 
-    /// Commits `batch` in one transaction: each write in a savepoint of its
-    /// own, so one refused write leaves the others, then a pruning step.
-    /// `Err` when the transaction itself failed, and with it every write of
-    /// the batch.
+    /// Commits `batch` in one transaction, then a pruning step. A write that
+    /// is refused is rolled back alone and the others commit. `Err` when the
+    /// transaction itself failed, and with it every write of the batch.
     fn commit(&mut self, batch: &[Write]) -> rusqlite::Result<Vec<rusqlite::Result<()>>> {
         let mut tx = self.conn.transaction()?;
-        let mut appended = 0;
-        let outcomes = batch
+        // Writes are almost never refused, so the batch first goes in as one
+        // piece. If one is refused, all is rolled back and the batch goes
+        // again with each write in a savepoint of its own: a savepoint costs
+        // a copy of every page its write touches first.
+        let whole = batch
             .iter()
-            .map(|write| {
-                let outcome = apply_alone(&mut tx, &self.appender, &write.ops);
-                if outcome.is_ok() {
-                    appended += journal_rows(&write.ops);
-                }
-                outcome
-            })
-            .collect();
+            .try_for_each(|write| apply_all(&tx, &self.appender, &write.ops));
+        let outcomes: Vec<rusqlite::Result<()>> = match whole {
+            Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+            Err(_) => {
+                tx.rollback()?;
+                tx = self.conn.transaction()?;
+                batch
+                    .iter()
+                    .map(|write| apply_alone(&mut tx, &self.appender, &write.ops))
+                    .collect()
+            }
+        };
+        let appended = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(write, _)| journal_rows(&write.ops))
+            .sum();
+        if self.appender.fills_part(appended)
+            && let Err(e) = self.pruner.recount(&tx)
+        {
+            warn!(cause = %e, "cannot count the journal rows rooms need; pruning goes by the last count");
+        }
         let pruned = self.pruner.step(&mut tx, appended, self.appender.part());
         tx.commit()?;
+        self.appender.committed(appended);
         match pruned {
             Ok(p) if p.removed > 0 => {
                 metrics::counter!("gamehub_store_journal_pruned_total").increment(p.removed);
@@ -144,11 +162,6 @@ impl Writer {
             Ok(_) => {}
             // Only the pruning step was rolled back; it is tried again at the next commit.
             Err(e) => warn!(cause = %e, "pruning the journal failed"),
-        }
-        if self.appender.committed(appended)
-            && let Err(e) = self.pruner.recount(&self.conn)
-        {
-            warn!(cause = %e, "cannot count the journal rows rooms need; pruning goes by the last count");
         }
         Ok(outcomes)
     }
@@ -197,6 +210,11 @@ fn is_storage_fault(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Applies one write's ops; on an error some may have been applied.
+fn apply_all(c: &Connection, appender: &Appender, ops: &[WriteOp]) -> rusqlite::Result<()> {
+    ops.iter().try_for_each(|op| apply(c, appender, op))
+}
+
 /// Applies one write inside its own savepoint, so its failure leaves the rest of the batch.
 fn apply_alone(
     tx: &mut Transaction<'_>,
@@ -204,11 +222,8 @@ fn apply_alone(
     ops: &[WriteOp],
 ) -> rusqlite::Result<()> {
     let sp = tx.savepoint()?;
-    for op in ops {
-        apply(&sp, appender, op)?; // dropping `sp` unreleased rolls it back
-    }
-    sp.commit()?;
-    Ok(())
+    apply_all(&sp, appender, ops)?; // dropping `sp` unreleased rolls it back
+    sp.commit()
 }
 
 fn apply(c: &Connection, appender: &Appender, op: &WriteOp) -> rusqlite::Result<()> {
@@ -231,10 +246,14 @@ fn apply(c: &Connection, appender: &Appender, op: &WriteOp) -> rusqlite::Result<
                  ON CONFLICT(room_id) DO UPDATE SET jseq = excluded.jseq, state = excluded.state",
             )?
             .execute(params![room, jseq, state])?;
+            appender.snapshot_taken(c, room, *jseq)?;
         }
         WriteOp::RoomStatus { room, status } => {
             c.prepare_cached("UPDATE rooms SET status = ?2 WHERE id = ?1")?
                 .execute(params![room, status])?;
+            if *status == "closed" {
+                appender.room_closed(c, room)?;
+            }
         }
         WriteOp::Result { game, seats } => record_result(c, game, seats)?,
         WriteOp::Probe => {
