@@ -1,5 +1,7 @@
 //! The `loadtest` command line: one subcommand per workload, a table at the end, JSON on request.
 
+mod w6;
+
 use clap::{Parser, Subcommand};
 use loadtest::compare::{self, CompareOptions, Programs, ServerKind};
 use loadtest::report::{print_table, write_json};
@@ -53,6 +55,7 @@ enum Workload {
         #[arg(long)]
         floor: bool,
     },
+    W6(w6::Args),
     /// The side-by-side suite: W1 and the W2 ladder against gamehub, the peers and the floor, with ratios.
     ///
     /// Needs release binaries (`cargo build --release -p gamehub -p gamehub-loadtest`)
@@ -202,6 +205,7 @@ pub async fn run(args: Args) -> Result<(), String> {
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
+        Workload::W6(args) => w6::run(args).await,
     }
 }
 

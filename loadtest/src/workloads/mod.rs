@@ -6,10 +6,12 @@
 pub mod w1;
 pub mod w2;
 pub mod w2_floor;
+pub mod w6;
 
 pub use w1::{W1Options, W1Result, w1};
 pub use w2::{W2Options, W2Result, w2};
 pub use w2_floor::w2_floor;
+pub use w6::{W6Options, W6Result, w6};
 
 use crate::client::{Client, ClientConfig, Overflow, split_base_url};
 use crate::http::guest_token_from;
