@@ -439,3 +439,31 @@ async fn a_version_2_database_upgrades_with_every_journal_entry() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_checkpointer_copies_commits_into_the_database_file() {
+    let dir = tempdir();
+    let path = dir.join("t.db");
+    let store = Store::open(&StoreOptions::new(&path)).unwrap();
+    let file_size = || std::fs::metadata(&path).unwrap().len();
+    let before = file_size();
+    store.write(vec![create("r")]).await.unwrap();
+    // About 4 MiB of entries: they go to the WAL, since the writer never checkpoints.
+    let big = |jseq| WriteOp::Journal {
+        room: "r".into(),
+        jseq,
+        entry: vec![7; 64 * 1024],
+    };
+    for jseq in 1..=64 {
+        store.write(vec![big(jseq)]).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while file_size() < before + 4 * 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint copied the WAL into the database file ({} bytes)",
+            file_size()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

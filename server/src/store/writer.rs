@@ -14,6 +14,7 @@ use protocol::PlayerRef;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
@@ -81,6 +82,8 @@ pub(super) struct Writer {
     pub pruner: Pruner,
     pub max_batch: usize,
     pub healthy: Arc<AtomicBool>,
+    /// Dropped with the writer, which stops the checkpointer thread.
+    pub _checkpointer: Option<SyncSender<()>>,
 }
 
 impl Writer {
