@@ -1,7 +1,7 @@
 //! `loadtest w6`: its flags and its tables.
 
 use super::{errors_text, row};
-use gamehub::store::SyncMode;
+use gamehub::store::{Checkpoints, SyncMode};
 use loadtest::report::{print_table, write_json};
 use loadtest::workloads::w6::{CommitMode, ModeResult, W6Modes};
 use loadtest::workloads::{W6Options, W6Result, w6};
@@ -30,6 +30,10 @@ pub(super) struct Args {
     /// Commit durability: normal (survives a crash of the process) or full (an fsync per commit).
     #[arg(long, value_enum, default_value_t = SyncMode::Normal)]
     sync: SyncMode,
+    /// Who checkpoints the WAL: thread (a thread of its own, as the server
+    /// does) or in-commit (SQLite's automatic checkpoint inside a commit, as before).
+    #[arg(long, value_enum, default_value_t = Checkpoints::Thread)]
+    checkpoints: Checkpoints,
     /// Which commit modes: group, single (one transaction per action), or both.
     #[arg(long, value_enum, default_value_t = W6Modes::Both)]
     mode: W6Modes,
@@ -60,6 +64,7 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
         warmup_secs: args.warmup,
         rate: args.rate,
         sync: args.sync,
+        checkpoints: args.checkpoints,
         modes: args.mode,
         max_batch: args.max_batch,
         journal_keep: args.journal_keep,
@@ -103,8 +108,12 @@ fn title(r: &W6Result, m: &ModeResult) -> String {
         SyncMode::Normal => "normal",
         SyncMode::Full => "full",
     };
+    let checkpoints = match o.checkpoints {
+        Checkpoints::Thread => "own thread",
+        Checkpoints::InCommit => "in commit",
+    };
     format!(
-        "W6 store: {} (max_batch {}), {} rooms, {load}, sync={sync}",
+        "W6 store: {} (max_batch {}), {} rooms, {load}, sync={sync}, checkpoints {checkpoints}",
         m.mode.name(),
         m.max_batch,
         o.rooms
@@ -187,6 +196,19 @@ fn mode_rows(m: &ModeResult) -> Vec<(String, String)> {
                         w.involuntary_switches
                     )
                 },
+            ),
+        ),
+        row(
+            "WAL: largest / checkpoints passive, restart / checkpointer CPU",
+            format!(
+                "{:.1} MiB / {}, {} / {}",
+                m.wal_max_bytes as f64 / 1024.0 / 1024.0,
+                m.commits
+                    .map_or_else(|| "-".to_owned(), |c| c.passive_checkpoints.to_string()),
+                m.commits
+                    .map_or_else(|| "-".to_owned(), |c| c.restart_checkpoints.to_string()),
+                m.checkpointer_cpu_secs
+                    .map_or_else(|| "- (in commits)".to_owned(), |s| format!("{s:.2} s")),
             ),
         ),
         row(

@@ -9,7 +9,7 @@ use super::{CommitMode, W6Options};
 use crate::procfs::{self, IoCounters, MachineCpu, ThreadSched};
 use crate::report::{Errors, Latency};
 use crate::workloads::progress_bar;
-use gamehub::store::{Store, StoreOptions, WRITER_THREAD};
+use gamehub::store::{Checkpoints, Store, StoreOptions, WRITER_THREAD, checkpoint};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -44,6 +44,10 @@ pub struct ModeResult {
     pub ack_wait: Latency,
     /// The writer thread over the window (`None` if it was not found).
     pub writer: Option<WriterUsage>,
+    /// CPU seconds of the checkpointer thread over the window (`None` without one).
+    pub checkpointer_cpu_secs: Option<f64>,
+    /// Largest size of the WAL file seen at the readings, bytes.
+    pub wal_max_bytes: u64,
     /// This process's CPU seconds over the window (rooms, tokio, writer).
     pub process_cpu_secs: f64,
     /// How much else ran.
@@ -103,19 +107,21 @@ struct Readings {
     process_cpu: f64,
     writer_cpu: Option<f64>,
     writer_sched: Option<ThreadSched>,
+    checkpointer_cpu: Option<f64>,
     io: IoCounters,
     machine: MachineCpu,
     loadavg: String,
 }
 
 impl Readings {
-    fn take(writer: Option<u32>) -> Readings {
+    fn take(writer: Option<u32>, checkpointer: Option<u32>) -> Readings {
         let pid = std::process::id();
         Readings {
             at: Instant::now(),
             process_cpu: procfs::sample(pid).map_or(0.0, |s| s.cpu_secs),
             writer_cpu: writer.and_then(|tid| procfs::thread_cpu_secs(pid, tid).ok()),
             writer_sched: writer.and_then(|tid| procfs::thread_sched(pid, tid).ok()),
+            checkpointer_cpu: checkpointer.and_then(|tid| procfs::thread_cpu_secs(pid, tid).ok()),
             io: procfs::io_counters(pid).unwrap_or_default(),
             machine: procfs::machine_cpu().unwrap_or_default(),
             loadavg: std::fs::read_to_string("/proc/loadavg")
@@ -146,9 +152,15 @@ async fn measure(options: &W6Options, mode: CommitMode, dir: &Path) -> Result<Mo
     store_options.sync = options.sync;
     store_options.max_batch = mode.max_batch(options);
     store_options.journal_keep = options.journal_keep;
+    store_options.checkpoints = options.checkpoints;
     let before = procfs::threads_named(pid, WRITER_THREAD);
+    let checkpointers = procfs::threads_named(pid, checkpoint::THREAD);
     let store = Store::open(&store_options).map_err(|e| format!("opening the store: {e}"))?;
-    let writer = find_new_thread(pid, &before).await;
+    let writer = find_new_thread(pid, WRITER_THREAD, &before).await;
+    let checkpointer = match store_options.checkpoints {
+        Checkpoints::Thread => find_new_thread(pid, checkpoint::THREAD, &checkpointers).await,
+        Checkpoints::InCommit => None,
+    };
 
     let fixture = Arc::new(Fixture::new(options.snapshot_every)?);
     let shared = Arc::new(Shared::new());
@@ -182,11 +194,11 @@ async fn measure(options: &W6Options, mode: CommitMode, dir: &Path) -> Result<Mo
     if let Some(sink) = &commits_sink {
         sink.open();
     }
-    let start = Readings::take(writer);
+    let start = Readings::take(writer, checkpointer);
     shared.phase.store(MEASURE, Ordering::Release);
-    let samples = watch_window(options, mode, &shared).await;
+    let window = watch_window(options, mode, &shared, &path).await;
     shared.phase.store(STOP, Ordering::Release);
-    let end = Readings::take(writer);
+    let end = Readings::take(writer, checkpointer);
     let commits = commits_sink.map(|sink| sink.close());
 
     let mut errors = Errors::default();
@@ -219,7 +231,7 @@ async fn measure(options: &W6Options, mode: CommitMode, dir: &Path) -> Result<Mo
 
     let ack_wait = Latency::from_micros(&shared.waits.lock().unwrap_or_else(|p| p.into_inner()));
     let window_secs = end.at.duration_since(start.at).as_secs_f64();
-    let rates = Rates::of(&samples);
+    let rates = Rates::of(&window.samples);
     let process_cpu_secs = end.process_cpu - start.process_cpu;
     let io = start.io.until(&end.io);
     let per = |v: u64| v as f64 / rates.actions.max(1) as f64;
@@ -235,6 +247,11 @@ async fn measure(options: &W6Options, mode: CommitMode, dir: &Path) -> Result<Mo
         commits,
         ack_wait,
         writer: WriterUsage::between(&start, &end),
+        checkpointer_cpu_secs: end
+            .checkpointer_cpu
+            .zip(start.checkpointer_cpu)
+            .map(|(c1, c0)| c1 - c0),
+        wal_max_bytes: window.wal_max_bytes,
         process_cpu_secs,
         noise: Noise {
             others_cpu_secs: ((end.machine.busy_secs - start.machine.busy_secs) - process_cpu_secs)
@@ -255,10 +272,10 @@ async fn measure(options: &W6Options, mode: CommitMode, dir: &Path) -> Result<Mo
     })
 }
 
-/// The new writer thread: the store names it once it runs, so look a while.
-async fn find_new_thread(pid: u32, before: &[u32]) -> Option<u32> {
+/// The store's new thread named `name`: it is named once it runs, so look a while.
+async fn find_new_thread(pid: u32, name: &str, before: &[u32]) -> Option<u32> {
     for _ in 0..100 {
-        let found = procfs::threads_named(pid, WRITER_THREAD)
+        let found = procfs::threads_named(pid, name)
             .into_iter()
             .find(|t| !before.contains(t));
         if found.is_some() {
@@ -269,17 +286,35 @@ async fn find_new_thread(pid: u32, before: &[u32]) -> Option<u32> {
     None
 }
 
-/// Watches the window, one reading per second (and one at its end): seconds
-/// since its start and writes acked so far. Moves the progress bar.
-async fn watch_window(options: &W6Options, mode: CommitMode, shared: &Shared) -> Vec<(f64, u64)> {
+/// What the window's readings saw.
+struct Watched {
+    /// Seconds since the window's start and writes acked so far, once a
+    /// second and at the end.
+    samples: Vec<(f64, u64)>,
+    /// Largest WAL file size read.
+    wal_max_bytes: u64,
+}
+
+/// Watches the window, one reading per second (and one at its end); moves
+/// the progress bar.
+async fn watch_window(
+    options: &W6Options,
+    mode: CommitMode,
+    shared: &Shared,
+    db: &Path,
+) -> Watched {
     let window = Duration::from_secs_f64(options.seconds);
     let bar = progress_bar(
         options.progress,
         options.seconds.ceil() as u64,
         mode.short_name(),
     );
+    let wal = db.with_extension("db-wal");
     let start = Instant::now();
-    let mut samples = vec![(0.0, 0)];
+    let mut watched = Watched {
+        samples: vec![(0.0, 0)],
+        wal_max_bytes: 0,
+    };
     while start.elapsed() < window {
         let left = window.saturating_sub(start.elapsed());
         tokio::time::sleep(left.min(Duration::from_secs(1))).await;
@@ -287,13 +322,15 @@ async fn watch_window(options: &W6Options, mode: CommitMode, shared: &Shared) ->
             start.elapsed().as_secs_f64(),
             shared.acked.load(Ordering::Relaxed),
         );
-        let (t0, a0) = samples[samples.len() - 1];
+        let (t0, a0) = watched.samples[watched.samples.len() - 1];
         bar.set_message(format!("{:.0} actions/s", (acked - a0) as f64 / (t - t0)));
         bar.inc(1);
-        samples.push((t, acked));
+        watched.samples.push((t, acked));
+        let wal_bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        watched.wal_max_bytes = watched.wal_max_bytes.max(wal_bytes);
     }
     bar.finish_and_clear();
-    samples
+    watched
 }
 
 /// Throughput figures from the window's readings (seconds, acked so far).

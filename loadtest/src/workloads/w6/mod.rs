@@ -26,7 +26,7 @@ pub use verify::Readback;
 
 use crate::procfs::{self, Filesystem};
 use crate::report::Errors;
-use gamehub::store::SyncMode;
+use gamehub::store::{Checkpoints, SyncMode};
 use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 
@@ -98,6 +98,9 @@ pub struct W6Options {
     /// Commit durability.
     #[serde(serialize_with = "sync_name")]
     pub sync: SyncMode,
+    /// Who checkpoints the WAL (the server's way is a thread of its own).
+    #[serde(serialize_with = "checkpoints_name")]
+    pub checkpoints: Checkpoints,
     /// Which modes.
     pub modes: W6Modes,
     /// Group commit's `max_batch` (the server's `STORE_MAX_BATCH`).
@@ -124,6 +127,7 @@ impl W6Options {
             warmup_secs: 1.0,
             rate: 0.0,
             sync: SyncMode::Normal,
+            checkpoints: Checkpoints::Thread,
             modes: W6Modes::Both,
             max_batch: 1024,
             journal_keep: 1024,
@@ -144,6 +148,13 @@ fn sync_name<S: Serializer>(sync: &SyncMode, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(match sync {
         SyncMode::Normal => "normal",
         SyncMode::Full => "full",
+    })
+}
+
+fn checkpoints_name<S: Serializer>(c: &Checkpoints, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match c {
+        Checkpoints::Thread => "thread",
+        Checkpoints::InCommit => "in-commit",
     })
 }
 

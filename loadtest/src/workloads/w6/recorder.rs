@@ -1,6 +1,6 @@
 //! The store's own commit figures: a `metrics` recorder that keeps the writer's
-//! `gamehub_store_batch_size` and `gamehub_store_commit_seconds` histograms and
-//! its journal pruning counters while a window is open.
+//! `gamehub_store_batch_size` and `gamehub_store_commit_seconds` histograms,
+//! its journal pruning counters and the checkpointer's counts while a window is open.
 
 use hdrhistogram::Histogram;
 use metrics::{Counter, Gauge, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
@@ -33,6 +33,10 @@ pub struct CommitStats {
     pub pruned_rows: u64,
     /// Of those, rows still needed and copied forward first.
     pub carried_rows: u64,
+    /// `PASSIVE` WAL checkpoints (by the checkpointer thread).
+    pub passive_checkpoints: u64,
+    /// `RESTART` WAL checkpoints, which hold the writer off while they finish.
+    pub restart_checkpoints: u64,
 }
 
 /// Where the recorder puts values; one per process.
@@ -42,6 +46,8 @@ pub(super) struct CommitSink {
     commit_us: Mutex<Histogram<u64>>,
     pruned: AtomicU64,
     carried: AtomicU64,
+    passive: AtomicU64,
+    restart: AtomicU64,
 }
 
 /// The process's sink, installing the recorder on first use; `None` when
@@ -60,6 +66,8 @@ pub(super) fn sink() -> Option<Arc<CommitSink>> {
             commit_us: histogram()?,
             pruned: AtomicU64::new(0),
             carried: AtomicU64::new(0),
+            passive: AtomicU64::new(0),
+            restart: AtomicU64::new(0),
         });
         metrics::set_global_recorder(Recorder(sink.clone())).ok()?;
         Some(sink)
@@ -72,8 +80,9 @@ impl CommitSink {
     pub(super) fn open(&self) {
         lock(&self.batch).reset();
         lock(&self.commit_us).reset();
-        self.pruned.store(0, Ordering::Relaxed);
-        self.carried.store(0, Ordering::Relaxed);
+        for counter in [&self.pruned, &self.carried, &self.passive, &self.restart] {
+            counter.store(0, Ordering::Relaxed);
+        }
         self.on.store(true, Ordering::Release);
     }
 
@@ -95,6 +104,8 @@ impl CommitSink {
             in_commits_secs: commit.mean() * commit.len() as f64 / 1e6,
             pruned_rows: self.pruned.load(Ordering::Relaxed),
             carried_rows: self.carried.load(Ordering::Relaxed),
+            passive_checkpoints: self.passive.load(Ordering::Relaxed),
+            restart_checkpoints: self.restart.load(Ordering::Relaxed),
         }
     }
 
@@ -112,10 +123,13 @@ impl CommitSink {
         if !self.on.load(Ordering::Acquire) {
             return;
         }
-        match which {
-            Count::Pruned => self.pruned.fetch_add(n, Ordering::Relaxed),
-            Count::Carried => self.carried.fetch_add(n, Ordering::Relaxed),
+        let counter = match which {
+            Count::Pruned => &self.pruned,
+            Count::Carried => &self.carried,
+            Count::Passive => &self.passive,
+            Count::Restart => &self.restart,
         };
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -142,6 +156,8 @@ impl HistogramFn for Handle {
 enum Count {
     Pruned,
     Carried,
+    Passive,
+    Restart,
 }
 
 struct CountHandle(Arc<CommitSink>, Count);
@@ -154,7 +170,8 @@ impl metrics::CounterFn for CountHandle {
     fn absolute(&self, _: u64) {}
 }
 
-/// Hands the writer's histograms and pruning counters to the sink; every other metric goes nowhere.
+/// Hands the store's commit histograms, pruning and checkpoint counters to
+/// the sink; every other metric goes nowhere.
 struct Recorder(Arc<CommitSink>);
 
 impl metrics::Recorder for Recorder {
@@ -162,9 +179,12 @@ impl metrics::Recorder for Recorder {
     fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let which = match key.name() {
-            "gamehub_store_journal_pruned_total" => Count::Pruned,
-            "gamehub_store_journal_carried_total" => Count::Carried,
+        let mode = key.labels().find(|l| l.key() == "mode").map(|l| l.value());
+        let which = match (key.name(), mode) {
+            ("gamehub_store_journal_pruned_total", _) => Count::Pruned,
+            ("gamehub_store_journal_carried_total", _) => Count::Carried,
+            ("gamehub_store_checkpoints_total", Some("PASSIVE")) => Count::Passive,
+            ("gamehub_store_checkpoints_total", Some("RESTART")) => Count::Restart,
             _ => return Counter::noop(),
         };
         Counter::from_arc(Arc::new(CountHandle(self.0.clone(), which)))
