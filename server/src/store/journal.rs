@@ -3,7 +3,7 @@
 //! Rows of `room_journal` get rising `id`s, so a commit's entries fill the
 //! table's last pages whatever rooms they belong to. Finding one room's rows
 //! goes through the index `(part, room_id, jseq)`: the writer starts a new
-//! `part` every [`Appender::part_rows`] rows, so each commit's index inserts
+//! `part` every `StoreOptions::journal_part_rows` rows, so each commit's index inserts
 //! land in the current part's few pages rather than one page per room, and a
 //! reader seeks once per part (the table holds a bounded number of parts, see
 //! [`super::prune`]). Pruning moves a still-needed row to the current part
@@ -137,7 +137,8 @@ pub(super) fn load_room(
     assemble(id, game, created_at, snapshot, rows)
 }
 
-/// A room to recover: its head row, snapshot and where its journal starts.
+/// A room to recover: its `rooms` row, its snapshot, where its journal
+/// starts, and the rows found so far.
 struct Wanted {
     id: String,
     game: String,
