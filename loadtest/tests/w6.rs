@@ -15,7 +15,8 @@ async fn both_modes_commit_and_read_back_every_action() {
         seconds: 1.0,
         warmup_secs: 0.2,
         modes: W6Modes::Both,
-        // Small enough that the pruning of old entries runs in a second.
+        // Small, so that pruning (past 8192 rows and twice what rooms need) can
+        // start within the second and the read-back checks what it left.
         journal_keep: 5,
         snapshot_every: 10,
         dir: dir.clone(),
