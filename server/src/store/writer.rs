@@ -1,9 +1,9 @@
 //! The one writer thread: takes writes from a bounded channel, commits as many
 //! as are waiting in one transaction (group commit), and answers each writer
-//! once its batch is committed. One write that fails is rolled back alone (a
-//! savepoint each); a commit that fails fails its whole batch. Each commit
-//! also prunes a little of the journal's oldest end when it is due
-//! ([`super::prune`]).
+//! once its batch is committed. One write that is refused is rolled back
+//! alone (the batch goes again with a savepoint per write); a commit that
+//! fails fails its whole batch. Each commit also prunes a little of the
+//! journal's oldest end when it is due ([`super::prune`]).
 
 use super::StoreError;
 use super::journal::Appender;

@@ -7,10 +7,10 @@
 //! its next one, as a room waits before it acknowledges. Each mode (group
 //! commit with the server's `max_batch`, or `max_batch` 1) gets its own
 //! database, a warm-up, then a measured window ([`measure`]): durable
-//! actions/s (overall, first two seconds, second half), actions per commit
-//! and commit time from the store's own histograms ([`recorder`]), the ack
-//! wait, the writer thread's CPU, I/O per action, and how busy the rest of
-//! the machine was. Finally the database is read back as recovery reads it
+//! actions/s (overall, first two seconds, second half), actions per commit,
+//! commit time, journal rows pruned and WAL checkpoints from the store's own
+//! metrics ([`recorder`]), the ack wait, the writer's and checkpointer's CPU,
+//! I/O per action, and how busy the rest of the machine was. Finally the database is read back as recovery reads it
 //! ([`verify`]). With a `rate`, the rooms act at a fixed total pace, to read
 //! the ack wait at a given load.
 
