@@ -6,6 +6,8 @@ mod w3;
 mod w4;
 mod w5;
 
+mod w6;
+
 use clap::{Parser, Subcommand};
 use loadtest::client::Parser as WireParser;
 use loadtest::compare::{self, CompareOptions, Programs, ServerKind};
@@ -69,6 +71,7 @@ enum Workload {
     W3(w3::Args),
     W4(w4::Args),
     W5(w5::Args),
+    W6(w6::Args),
     /// The side-by-side suite: W1 and the W2 ladder against gamehub, the peers and the floor, with ratios.
     ///
     /// Needs release binaries (`cargo build --release -p gamehub -p gamehub-loadtest`)
@@ -225,6 +228,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         Workload::W3(args) => w3::run(args).await,
         Workload::W4(args) => w4::run(args).await,
         Workload::W5(args) => w5::run(args).await,
+        Workload::W6(args) => w6::run(args).await,
     }
 }
 

@@ -3,7 +3,7 @@
 //! [`client`] is a socket.io v5 client over WebSocket, used by the server's
 //! integration tests and by the load generator; [`http`] is a minimal HTTP
 //! client for the JSON API (guest tokens, lobby, leaderboard); [`workloads`]
-//! holds the benchmarks (W1 idle, W2 fan-out), [`report`] their result
+//! holds the benchmarks (W1 idle, W2 fan-out; W6 store in-process), [`report`] their result
 //! pieces and output, [`procfs`] the server's CPU and RSS, [`target`] the
 //! loopback-only guard.
 

@@ -1,4 +1,4 @@
-//! `loadtest`: runs gamehub's benchmark workloads (W1 idle, W2 fan-out) against a server on loopback.
+//! `loadtest`: runs gamehub's benchmark workloads (W1 idle, W2 fan-out) against a server on loopback, and W6 (store) in-process.
 
 mod cli;
 

@@ -261,6 +261,9 @@ impl Config {
             max_batch: self.store_max_batch,
             queue: self.store_queue,
             max_size_mb: self.db_max_size_mb,
+            // What a room keeps in memory for `room:sync` is what its journal keeps on disk.
+            journal_keep: self.event_log_len as u64,
+            ..StoreOptions::new(&self.db_path)
         }
     }
 

@@ -11,6 +11,7 @@ pub mod w2_floor;
 pub mod w3;
 pub mod w4;
 pub mod w5;
+pub mod w6;
 
 pub use tictactoe::AckedMove;
 pub use w1::{W1Options, W1Result, w1};
@@ -19,6 +20,7 @@ pub use w2_floor::w2_floor;
 pub use w3::{W3Options, W3Result, w3};
 pub use w4::{SplitRun, W4Options, W4Result, w4};
 pub use w5::{W5Options, W5Result, w5};
+pub use w6::{W6Options, W6Result, w6};
 
 use crate::client::{Client, ClientConfig, Overflow, split_base_url};
 use crate::http::guest_token_from;

@@ -60,6 +60,41 @@ const STEPS: &[M<'static>] = &[
              );
              CREATE TABLE health_probe (filler BLOB);",
         ),
+        // 3: the journal in insertion order. Step 2 keyed it (room_id, jseq),
+        // so every room's next entry landed on a leaf page of its own and a
+        // commit of N rooms' actions wrote N pages. Now rows are appended in
+        // `id` order (a commit fills the last few pages), `part` (a new one
+        // every few thousand rows, see `store::journal`) keeps each index
+        // insert inside a small recent region, and pruning deletes whole
+        // ranges of old ids. `room_journal_heads` holds each open room's last
+        // jseq, to refuse a duplicate or out-of-order entry as the old key
+        // did, and `keep_after`: its entries up to there are no longer needed
+        // (0 until its next snapshot). Existing entries keep their order,
+        // numbered by (room_id, jseq).
+        M::up(
+            "CREATE TABLE room_journal_v3 (
+                 id      INTEGER PRIMARY KEY,
+                 part    INTEGER NOT NULL,
+                 room_id TEXT NOT NULL REFERENCES rooms(id),
+                 jseq    INTEGER NOT NULL,
+                 entry   BLOB NOT NULL
+             );
+             INSERT INTO room_journal_v3 (id, part, room_id, jseq, entry)
+                 SELECT n, (n - 1) / 4096, room_id, jseq, entry FROM (
+                     SELECT row_number() OVER (ORDER BY room_id, jseq) AS n, room_id, jseq, entry
+                     FROM room_journal
+                 );
+             DROP TABLE room_journal;
+             ALTER TABLE room_journal_v3 RENAME TO room_journal;
+             CREATE INDEX room_journal_by_part ON room_journal (part, room_id, jseq);
+             CREATE TABLE room_journal_heads (
+                 room_id    TEXT PRIMARY KEY,
+                 jseq       INTEGER NOT NULL,
+                 keep_after INTEGER NOT NULL DEFAULT 0
+             ) WITHOUT ROWID;
+             INSERT INTO room_journal_heads (room_id, jseq)
+                 SELECT room_id, max(jseq) FROM room_journal GROUP BY room_id;",
+        ),
 ];
 
 #[cfg(test)]

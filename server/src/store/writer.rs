@@ -1,15 +1,20 @@
 //! The one writer thread: takes writes from a bounded channel, commits as many
 //! as are waiting in one transaction (group commit), and answers each writer
-//! once its batch is committed. One write that fails is rolled back alone (a
-//! savepoint each); a commit that fails fails its whole batch.
+//! once its batch is committed. One write that is refused is rolled back
+//! alone (the batch goes again with a savepoint per write); a commit that
+//! fails fails its whole batch. Each commit also prunes a little of the
+//! journal's oldest end when it is due ([`super::prune`]).
 
 use super::StoreError;
+use super::journal::Appender;
+use super::prune::Pruner;
 use super::rating::{START_RATING, elo};
 use crate::game::SeatResult;
 use protocol::PlayerRef;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
@@ -70,54 +75,105 @@ pub(super) struct Write {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Runs the writer until every sender is gone.
-pub(super) fn run(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Write>,
-    max_batch: usize,
-    healthy: Arc<AtomicBool>,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
+/// The writer thread's connection and what it keeps between commits.
+pub(super) struct Writer {
+    pub conn: Connection,
+    pub appender: Appender,
+    pub pruner: Pruner,
+    pub max_batch: usize,
+    pub healthy: Arc<AtomicBool>,
+    /// Dropped with the writer, which stops the checkpointer thread.
+    pub _checkpointer: Option<SyncSender<()>>,
+}
+
+impl Writer {
+    /// Runs the writer until every sender is gone.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Write>) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(w) => batch.push(w),
+                    Err(_) => break,
+                }
+            }
+            let started = Instant::now();
+            let size = batch.len();
+            let outcome = self.commit(&batch);
+            // Health is known before anyone hears back, so a caller that checks
+            // readiness right after a failed write sees the failure.
+            let ok = match &outcome {
+                Ok(outcomes) => outcomes
+                    .iter()
+                    .all(|o| o.as_ref().map_or_else(|e| !is_storage_fault(e), |_| true)),
+                Err(_) => false,
+            };
+            self.healthy.store(ok, Ordering::Release);
+            answer(&mut batch, outcome);
+            metrics::histogram!("gamehub_store_batch_size").record(size as f64);
+            metrics::histogram!("gamehub_store_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            if !ok {
+                metrics::counter!("gamehub_store_commit_failures_total").increment(1);
             }
         }
-        let started = Instant::now();
-        let size = batch.len();
-        let outcome = commit(&mut conn, &batch);
-        // Health is known before anyone hears back, so a caller that checks
-        // readiness right after a failed write sees the failure.
-        let ok = match &outcome {
-            Ok(outcomes) => outcomes
-                .iter()
-                .all(|o| o.as_ref().map_or_else(|e| !is_storage_fault(e), |_| true)),
-            Err(_) => false,
+    }
+
+    /// Commits `batch` in one transaction, then a pruning step. A write that
+    /// is refused is rolled back alone and the others commit. `Err` when the
+    /// transaction itself failed, and with it every write of the batch.
+    fn commit(&mut self, batch: &[Write]) -> rusqlite::Result<Vec<rusqlite::Result<()>>> {
+        let mut tx = self.conn.transaction()?;
+        // Writes are almost never refused, so the batch first goes in as one
+        // piece. If one is refused, all is rolled back and the batch goes
+        // again with each write in a savepoint of its own: a savepoint costs
+        // a copy of every page its write touches first.
+        let whole = batch
+            .iter()
+            .try_for_each(|write| apply_all(&tx, &self.appender, &write.ops));
+        let outcomes: Vec<rusqlite::Result<()>> = match whole {
+            Ok(()) => batch.iter().map(|_| Ok(())).collect(),
+            Err(_) => {
+                tx.rollback()?;
+                tx = self.conn.transaction()?;
+                batch
+                    .iter()
+                    .map(|write| apply_alone(&mut tx, &self.appender, &write.ops))
+                    .collect()
+            }
         };
-        healthy.store(ok, Ordering::Release);
-        answer(&mut batch, outcome);
-        metrics::histogram!("gamehub_store_batch_size").record(size as f64);
-        metrics::histogram!("gamehub_store_commit_seconds").record(started.elapsed().as_secs_f64());
-        if !ok {
-            metrics::counter!("gamehub_store_commit_failures_total").increment(1);
+        let appended = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(write, _)| journal_rows(&write.ops))
+            .sum();
+        if self.appender.fills_part(appended)
+            && let Err(e) = self.pruner.recount(&tx)
+        {
+            warn!(cause = %e, "cannot count the journal rows rooms need; pruning goes by the last count");
         }
+        let pruned = self.pruner.step(&mut tx, appended, self.appender.part());
+        tx.commit()?;
+        self.appender.committed(appended);
+        match pruned {
+            Ok(p) if p.removed > 0 => {
+                metrics::counter!("gamehub_store_journal_pruned_total").increment(p.removed);
+                metrics::counter!("gamehub_store_journal_carried_total").increment(p.carried);
+            }
+            Ok(_) => {}
+            // Only the pruning step was rolled back; it is tried again at the next commit.
+            Err(e) => warn!(cause = %e, "pruning the journal failed"),
+        }
+        Ok(outcomes)
     }
 }
 
-/// Commits `batch` in one transaction: each write in a savepoint of its own,
-/// so one refused write leaves the others. `Err` when the transaction itself
-/// failed, and with it every write of the batch.
-fn commit(conn: &mut Connection, batch: &[Write]) -> rusqlite::Result<Vec<rusqlite::Result<()>>> {
-    let mut tx = conn.transaction()?;
-    let outcomes = batch
-        .iter()
-        .map(|write| apply_alone(&mut tx, &write.ops))
-        .collect();
-    tx.commit()?;
-    Ok(outcomes)
+fn journal_rows(ops: &[WriteOp]) -> u64 {
+    ops.iter()
+        .filter(|op| matches!(op, WriteOp::Journal { .. }))
+        .count() as u64
 }
 
 /// Tells every writer of the batch how its write went.
@@ -157,17 +213,23 @@ fn is_storage_fault(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Applies one write inside its own savepoint, so its failure leaves the rest of the batch.
-fn apply_alone(tx: &mut Transaction<'_>, ops: &[WriteOp]) -> rusqlite::Result<()> {
-    let sp = tx.savepoint()?;
-    for op in ops {
-        apply(&sp, op)?; // dropping `sp` unreleased rolls it back
-    }
-    sp.commit()?;
-    Ok(())
+/// Applies one write's ops; on an error some may have been applied.
+fn apply_all(c: &Connection, appender: &Appender, ops: &[WriteOp]) -> rusqlite::Result<()> {
+    ops.iter().try_for_each(|op| apply(c, appender, op))
 }
 
-fn apply(c: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
+/// Applies one write inside its own savepoint, so its failure leaves the rest of the batch.
+fn apply_alone(
+    tx: &mut Transaction<'_>,
+    appender: &Appender,
+    ops: &[WriteOp],
+) -> rusqlite::Result<()> {
+    let sp = tx.savepoint()?;
+    apply_all(&sp, appender, ops)?; // dropping `sp` unreleased rolls it back
+    sp.commit()
+}
+
+fn apply(c: &Connection, appender: &Appender, op: &WriteOp) -> rusqlite::Result<()> {
     match op {
         WriteOp::CreateRoom {
             id,
@@ -180,22 +242,21 @@ fn apply(c: &Connection, op: &WriteOp) -> rusqlite::Result<()> {
             )?
             .execute(params![id, game, node, created_at])?;
         }
-        WriteOp::Journal { room, jseq, entry } => {
-            c.prepare_cached(
-                "INSERT INTO room_journal (room_id, jseq, entry) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![room, jseq, entry])?;
-        }
+        WriteOp::Journal { room, jseq, entry } => appender.append(c, room, *jseq, entry)?,
         WriteOp::Snapshot { room, jseq, state } => {
             c.prepare_cached(
                 "INSERT INTO room_snapshots (room_id, jseq, state) VALUES (?1, ?2, ?3)
                  ON CONFLICT(room_id) DO UPDATE SET jseq = excluded.jseq, state = excluded.state",
             )?
             .execute(params![room, jseq, state])?;
+            appender.snapshot_taken(c, room, *jseq)?;
         }
         WriteOp::RoomStatus { room, status } => {
             c.prepare_cached("UPDATE rooms SET status = ?2 WHERE id = ?1")?
                 .execute(params![room, status])?;
+            if *status == "closed" {
+                appender.room_closed(c, room)?;
+            }
         }
         WriteOp::Result { game, seats } => record_result(c, game, seats)?,
         WriteOp::Probe => {

@@ -54,7 +54,7 @@ fn add_room(conn: &Connection, room: &str) {
         events: vec![],
     });
     conn.execute(
-        "INSERT INTO room_journal (room_id, jseq, entry) VALUES (?1, 1, ?2)",
+        "INSERT INTO room_journal (part, room_id, jseq, entry) VALUES (0, ?1, 1, ?2)",
         rusqlite::params![room, entry],
     )
     .unwrap();
