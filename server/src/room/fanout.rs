@@ -2,6 +2,7 @@
 //! member sockets in and out of them, on this instance or, through the
 //! adapter, on any other, so the room actor never needs a socket handle.
 
+use crate::cluster::membership;
 use futures_util::future::BoxFuture;
 use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
@@ -82,15 +83,9 @@ impl<A: Adapter> IoFanout<A> {
         }
     }
 
-    /// Operators addressing socket `sid` on instance `node`: this instance's
-    /// own sockets directly, others through the cluster.
-    fn member(&self, sid: Sid, node: &str) -> BroadcastOperators<A> {
-        let to = personal_room(sid);
-        if node == &*self.node {
-            self.io.local().to(to)
-        } else {
-            self.io.to(to)
-        }
+    /// Operators addressing this instance's own socket `sid`.
+    fn local_member(&self, sid: Sid) -> BroadcastOperators<A> {
+        self.io.local().to(personal_room(sid))
     }
 
     fn everywhere(&self) -> bool {
@@ -141,7 +136,14 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.member(sid, node)
+            if node != &*self.node {
+                // Confirmed by the socket's instance, or an error: a join
+                // must not be answered `ok` without its broadcasts.
+                return membership::join(&self.io, sid, channels)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
+            self.local_member(sid)
                 .join(channels)
                 .await
                 .map_err(|e| e.to_string())
@@ -155,7 +157,12 @@ impl<A: Adapter> Fanout for IoFanout<A> {
         channels: Vec<String>,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            self.member(sid, node)
+            if node != &*self.node {
+                return membership::leave(&self.io, sid, channels)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
+            self.local_member(sid)
                 .leave(channels)
                 .await
                 .map_err(|e| e.to_string())

@@ -199,13 +199,20 @@ async fn room_join<A: Adapter>(
     let call = RoomCall::Join { role: req.role };
     match hub
         .call_room(&req.room_id, member(hub, s, &session), call)
-        .await?
+        .await
     {
-        RoomAnswer::Joined(joined) => {
+        Ok(RoomAnswer::Joined(joined)) => {
             session.joined(req.room_id.as_str().into());
             Ok(joined)
         }
-        other => Err(unexpected(other)),
+        Ok(other) => Err(unexpected(other)),
+        Err(e @ HubError::Unavailable(_)) => {
+            // The owner may have seated the socket and lost only its answer:
+            // it must hear when the socket goes, or the seat looks taken forever.
+            session.joined(req.room_id.as_str().into());
+            Err(e)
+        }
+        Err(e) => Err(e),
     }
 }
 
