@@ -42,6 +42,7 @@ impl RoomActor {
                     Err(e) => {
                         if was_spectator.is_some() {
                             self.spectators.push(member);
+                            // Logged if it fails; the caller gets the seat's error.
                             let _ = self.move_in(sid, &node, Audience::Spectator).await;
                         }
                         return Err(e);
