@@ -249,3 +249,35 @@ async fn a_burst_of_remote_joins_delivers_to_every_acknowledged_member() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A socket that disconnects while its join is forwarded to the room's owner
+/// must not hold the seat as if connected: the owner cannot confirm its
+/// membership (the socket is gone), or the joining instance tells it the
+/// socket went, and the room announces the disconnect either way.
+#[tokio::test]
+async fn a_socket_gone_while_its_remote_join_is_on_the_way_is_not_left_seated() {
+    let (a, b) = pair("gone").await;
+    let mut alice = Player::join(&a.url, "alice").await;
+    let bob = Player::join(&b.url, "bob").await;
+    let room = alice.create().await.room.id;
+    bob.client
+        .emit("room:join", &json!({"roomId": room}))
+        .await
+        .unwrap();
+    bob.client.disconnect().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Ok(event) = alice.client.wait_for_event("room:event", left).await else {
+            panic!("bob's seat was never announced disconnected; alice saw {seen:?}");
+        };
+        if event["event"]["type"] == "player_disconnected" {
+            assert_eq!(event["event"]["seat"], 1);
+            break;
+        }
+        seen.push(event["event"].clone());
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
