@@ -16,8 +16,9 @@ use thiserror::Error;
 use tracing::debug;
 
 /// Tries of a change before it counts as failed. Each waits for the answer
-/// at most the adapter's request timeout (a third of `FORWARD_TIMEOUT_MS`,
-/// see [`super::adapter_config`]), so a joiner's caller is still waiting.
+/// at most the adapter's request timeout, a third of `FORWARD_TIMEOUT_MS`
+/// (see [`super::adapter_config`]): all tries together fit in the deadline
+/// of the forwarded join that asked for the change.
 pub const ATTEMPTS: u32 = 3;
 
 /// Why a membership change on another instance is not known to be done.

@@ -84,7 +84,7 @@ impl RoomActor {
         self.env.fanout.join(sid, node, channels).await.map_err(|e| {
             warn!(room = %self.id, %sid, cause = %e, "could not add a socket to the room's channels");
             HubError::Unavailable(format!(
-                "server {node}, where this socket is connected, did not confirm it now receives room `{}`'s broadcasts; retry shortly",
+                "server {node}, where this socket is connected, could not confirm it now receives room `{}`'s broadcasts; retry shortly",
                 self.id
             ))
         })
