@@ -82,6 +82,12 @@ pub struct Config {
     #[arg(long, env = "FORWARD_TIMEOUT_MS", default_value_t = 3000)]
     pub forward_timeout_ms: u64,
 
+    /// Cluster messages (broadcasts, membership changes, forwarded calls and
+    /// their replies) each Redis subscription holds while this instance is
+    /// busy; more arriving meanwhile are lost, with a warning and a metric.
+    #[arg(long, env = "REDIS_PUBSUB_BUFFER", default_value_t = 8192)]
+    pub redis_pubsub_buffer: usize,
+
     /// Secret that signs tokens (at least 32 bytes). When unset, one is
     /// generated once and kept in the database so tokens survive restarts;
     /// every instance of a cluster must be given the same one.
@@ -205,6 +211,9 @@ impl Config {
         if self.forward_timeout_ms == 0 {
             return bad("FORWARD_TIMEOUT_MS", "must be at least 1");
         }
+        if !(64..=1 << 20).contains(&self.redis_pubsub_buffer) {
+            return bad("REDIS_PUBSUB_BUFFER", "must be between 64 and 1048576");
+        }
         if self.redis_prefix.is_empty() {
             return bad("REDIS_PREFIX", "must not be empty");
         }
@@ -277,6 +286,7 @@ impl Config {
                 node: self.node_id.as_str().into(),
                 directory_ttl: Duration::from_secs(self.directory_ttl_secs),
                 forward_timeout: Duration::from_millis(self.forward_timeout_ms),
+                pubsub_buffer: self.redis_pubsub_buffer,
             })
     }
 
@@ -298,7 +308,7 @@ impl Config {
         };
         format!(
             "HOST={} PORT={} DB_PATH={} DB_SYNC={} DB_MAX_SIZE_MB={} STORE_MAX_BATCH={} STORE_QUEUE={} \
-             SNAPSHOT_EVERY={} REDIS_URL={} REDIS_PREFIX={} DIRECTORY_TTL_SECS={} FORWARD_TIMEOUT_MS={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
+             SNAPSHOT_EVERY={} REDIS_URL={} REDIS_PREFIX={} DIRECTORY_TTL_SECS={} FORWARD_TIMEOUT_MS={} REDIS_PUBSUB_BUFFER={} SECRET_KEY={} TOKEN_TTL_SECS={} NODE_ID={} CORS_ORIGINS={} \
              MAX_ROOMS={} MAX_PAYLOAD_BYTES={} WS_READ_BUFFER_BYTES={} RATE_LIMIT_PER_SEC={} RATE_LIMIT_BURST={} \
              ROOM_MAILBOX={} EVENT_LOG_LEN={} RECONNECT_GRACE_SECS={} ROOM_LINGER_SECS={} \
              SOCKETIO_PARSER={} SHUTDOWN_TIMEOUT_SECS={} DRAIN_RETRY_MS={} LOG_FORMAT={}",
@@ -317,6 +327,7 @@ impl Config {
             self.redis_prefix,
             self.directory_ttl_secs,
             self.forward_timeout_ms,
+            self.redis_pubsub_buffer,
             secret,
             self.token_ttl_secs,
             self.node_id,

@@ -14,7 +14,7 @@ use axum::http::HeaderValue;
 use axum::serve::ListenerExt;
 use socketioxide::adapter::Adapter;
 use socketioxide::{ParserConfig, SocketIo, SocketIoBuilder};
-use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use socketioxide_redis::{FredAdapter, RedisAdapterCtr};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -113,8 +113,8 @@ pub async fn run(
 
     // A cluster: socket.io broadcasts cross instances through the Redis adapter.
     let cluster = Cluster::connect(options.clone()).await?;
-    let adapter_client = cluster::connect_adapter_client(&options.url).await?;
-    let adapter_config = RedisAdapterConfig::new().with_prefix(format!("{}-sio", options.prefix));
+    let adapter_client = cluster::connect_adapter_client(&options).await?;
+    let adapter_config = cluster::adapter_config(&options);
     let resubscriber = adapter_client.clone();
     let adapter = RedisAdapterCtr::new_with_fred_config(adapter_client, adapter_config)
         .await

@@ -1,6 +1,6 @@
 //! The Redis connections, and the watch that says whether Redis answers.
 
-use super::Cluster;
+use super::{Cluster, ClusterOptions};
 use crate::config::mask_password;
 use anyhow::Context;
 use fred::clients::{Client, SubscriberClient};
@@ -37,15 +37,27 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     Ok(builder)
 }
 
+/// A builder for subscribers. fred hands each pub/sub message to its
+/// readers through a broadcast channel of fixed size; a reader further
+/// behind than that (this instance busy) loses the oldest. fred's default,
+/// 32, was overrun by a burst of a few hundred forwarded joins.
+fn subscriber_builder(options: &ClusterOptions) -> anyhow::Result<Builder> {
+    let mut builder = builder(&options.url)?;
+    builder.with_performance_config(|p| p.broadcast_channel_capacity = options.pubsub_buffer);
+    Ok(builder)
+}
+
 /// The command client and the subscriber for this instance's own channels.
-pub(super) async fn connect(url: &str) -> anyhow::Result<(Client, SubscriberClient)> {
-    let b = builder(url)?;
-    let client = b.build().context("invalid setting REDIS_URL")?;
+pub(super) async fn connect(
+    options: &ClusterOptions,
+) -> anyhow::Result<(Client, SubscriberClient)> {
+    let url = &options.url;
+    let client = builder(url)?.build().context("invalid setting REDIS_URL")?;
     client
         .init()
         .await
         .with_context(|| format!("cannot reach Redis at REDIS_URL={}", mask_password(url)))?;
-    let subscriber = b
+    let subscriber = subscriber_builder(options)?
         .build_subscriber_client()
         .context("invalid setting REDIS_URL")?;
     subscriber
@@ -57,8 +69,9 @@ pub(super) async fn connect(url: &str) -> anyhow::Result<(Client, SubscriberClie
 
 /// A subscriber client for the socket.io adapter. Pass a clone to
 /// [`keep_subscribed`] once the adapter has subscribed.
-pub async fn connect_adapter_client(url: &str) -> anyhow::Result<SubscriberClient> {
-    let client = builder(url)?
+pub async fn connect_adapter_client(options: &ClusterOptions) -> anyhow::Result<SubscriberClient> {
+    let url = &options.url;
+    let client = subscriber_builder(options)?
         .build_subscriber_client()
         .context("invalid setting REDIS_URL")?;
     client

@@ -1,6 +1,7 @@
 //! Running several hubs as one: Redis carries socket.io broadcasts (through
-//! the socketioxide-redis adapter), a directory of every instance's rooms, and
-//! requests forwarded to the instance that owns a room.
+//! the socketioxide-redis adapter), a directory of every instance's rooms,
+//! requests forwarded to the instance that owns a room, and confirmed
+//! membership changes for sockets of other instances.
 //!
 //! Each instance owns the rooms it creates; their state stays in its actor
 //! and its SQLite. Other instances reach a room through [`Cluster::forward`].
@@ -10,6 +11,7 @@
 
 mod directory;
 mod link;
+pub mod membership;
 mod rpc;
 
 pub use link::{connect_adapter_client, keep_subscribed};
@@ -20,6 +22,7 @@ use dashmap::DashMap;
 use directory::Directory;
 use fred::clients::{Client, SubscriberClient};
 use protocol::{ErrorBody, RoomInfo};
+use socketioxide_redis::RedisAdapterConfig;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -43,6 +46,21 @@ pub struct ClusterOptions {
     pub directory_ttl: Duration,
     /// How long a forwarded call may take before it answers `unavailable`.
     pub forward_timeout: Duration,
+    /// `REDIS_PUBSUB_BUFFER`: messages each subscription holds while this
+    /// instance is busy, before it loses some.
+    pub pubsub_buffer: usize,
+}
+
+/// The socket.io Redis adapter's settings for the cluster of `options`.
+pub fn adapter_config(options: &ClusterOptions) -> RedisAdapterConfig {
+    RedisAdapterConfig::new()
+        .with_prefix(format!("{}-sio", options.prefix))
+        // The hub asks the adapter only to confirm membership changes: all
+        // their tries fit in a forwarded call's deadline.
+        .with_request_timeout(options.forward_timeout / membership::ATTEMPTS)
+        // Between fred's subscription and the adapter's reader; beyond it the
+        // adapter drops messages ("fred driver dropped a message").
+        .with_stream_buffer(options.pubsub_buffer)
 }
 
 /// This instance's link to the others; cheap to clone.
@@ -70,7 +88,8 @@ struct Inner {
 impl Cluster {
     /// Connects to Redis (failing when it cannot be reached at start).
     pub async fn connect(options: ClusterOptions) -> anyhow::Result<Self> {
-        let (client, subscriber) = link::connect(&options.url).await?;
+        describe_metrics();
+        let (client, subscriber) = link::connect(&options).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 options,
@@ -199,5 +218,34 @@ impl Cluster {
 
     fn key(&self, parts: &str) -> String {
         format!("{}:{parts}", self.inner.options.prefix)
+    }
+}
+
+/// The cluster's metrics, at zero from the start.
+fn describe_metrics() {
+    use metrics::describe_counter;
+    describe_counter!(
+        "gamehub_cluster_messages_dropped_total",
+        "forwarded calls and replies this instance lost because it fell REDIS_PUBSUB_BUFFER behind"
+    );
+    describe_counter!(
+        "gamehub_cluster_forwards_unanswered_total",
+        "calls forwarded to another instance and answered unavailable: no answer within FORWARD_TIMEOUT_MS, or not sent"
+    );
+    describe_counter!(
+        "gamehub_cluster_membership_retries_total",
+        "membership changes for sockets of other instances sent again because they were not seen done"
+    );
+    describe_counter!(
+        "gamehub_cluster_membership_failures_total",
+        "membership changes for sockets of other instances never confirmed (the join answers unavailable)"
+    );
+    for name in [
+        "gamehub_cluster_messages_dropped_total",
+        "gamehub_cluster_forwards_unanswered_total",
+        "gamehub_cluster_membership_retries_total",
+        "gamehub_cluster_membership_failures_total",
+    ] {
+        metrics::counter!(name).absolute(0);
     }
 }

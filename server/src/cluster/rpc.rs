@@ -71,6 +71,8 @@ pub(super) async fn start(
             let message = match message {
                 Ok(m) => m,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    // More than REDIS_PUBSUB_BUFFER behind: these are gone.
+                    metrics::counter!("gamehub_cluster_messages_dropped_total").increment(n);
                     warn!(
                         missed = n,
                         "cluster messages were dropped under load; callers time out"
@@ -180,6 +182,7 @@ pub(super) async fn call(
         Ok(Some(result)) => result.map_err(HubError::Remote),
         _ => {
             inner.pending.remove(&id);
+            metrics::counter!("gamehub_cluster_forwards_unanswered_total").increment(1);
             Err(unavailable())
         }
     }

@@ -2,6 +2,7 @@
 //! member sockets in and out of them, on this instance or, through the
 //! adapter, on any other, so the room actor never needs a socket handle.
 
+use crate::cluster::membership;
 use futures_util::future::BoxFuture;
 use protocol::events::{ChatLine, RoomEvent};
 use serde::Serialize;
@@ -130,9 +131,11 @@ impl<A: Adapter> Fanout for IoFanout<A> {
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if node != &*self.node {
-                // Another instance's socket: through its personal room, over the cluster.
-                let joined = self.io.to(personal_room(sid)).join(channels).await;
-                return joined.map_err(|e| e.to_string());
+                // Confirmed by the socket's instance, or an error: a join
+                // must not be answered `ok` without its broadcasts.
+                return membership::join(&self.io, sid, channels)
+                    .await
+                    .map_err(|e| e.to_string());
             }
             // This instance's own socket, directly (already gone: nothing to do).
             if let Some(socket) = self.io.get_socket(sid) {
@@ -150,9 +153,9 @@ impl<A: Adapter> Fanout for IoFanout<A> {
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             if node != &*self.node {
-                // Another instance's socket: through its personal room, over the cluster.
-                let left = self.io.to(personal_room(sid)).leave(channels).await;
-                return left.map_err(|e| e.to_string());
+                return membership::leave(&self.io, sid, channels)
+                    .await
+                    .map_err(|e| e.to_string());
             }
             // This instance's own socket, directly (already gone: nothing to do).
             if let Some(socket) = self.io.get_socket(sid) {

@@ -213,13 +213,32 @@ async fn room_join<A: Adapter>(
     let call = RoomCall::Join { role: req.role };
     match hub
         .call_room(&req.room_id, member(hub, s, &session), call)
-        .await?
+        .await
     {
-        RoomAnswer::Joined(joined) => {
-            session.joined(req.room_id.as_str().into());
+        Ok(RoomAnswer::Joined(joined)) => {
+            remember_room(hub, s, &session, &req.room_id);
             Ok(joined)
         }
-        other => Err(unexpected(other)),
+        Ok(other) => Err(unexpected(other)),
+        Err(e @ HubError::Unavailable(_)) => {
+            // The owner may have seated the socket and lost only its answer.
+            remember_room(hub, s, &session, &req.room_id);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Notes that the socket is (or may be) a member of `room`, so that the room
+/// hears when the socket goes: else its seat would look taken forever. A
+/// socket that went while its join was on the way (the disconnect handler
+/// found no room to tell) tells the room now.
+fn remember_room<A: Adapter>(hub: &Hub, s: &SocketRef<A>, session: &SessionRef, room: &str) {
+    session.joined(room.into());
+    if !s.connected() {
+        for room in session.take_rooms() {
+            tokio::spawn(tell_gone(hub.clone(), room, member(hub, s, session)));
+        }
     }
 }
 

@@ -42,7 +42,8 @@ impl RoomActor {
                     Err(e) => {
                         if was_spectator.is_some() {
                             self.spectators.push(member);
-                            self.move_in(sid, &node, Audience::Spectator).await;
+                            // Logged if it fails; the caller gets the seat's error.
+                            let _ = self.move_in(sid, &node, Audience::Spectator).await;
                         }
                         return Err(e);
                     }
@@ -50,7 +51,14 @@ impl RoomActor {
             }
         };
         // Join the broadcast rooms only now: the joiner gets exactly the events after `seq`.
-        self.move_in(sid, &node, audience).await;
+        if let Err(e) = self.move_in(sid, &node, audience).await {
+            // Not `ok` without the broadcasts: the socket counts as gone (a
+            // seat keeps its player for the grace period), and a retry
+            // gets the seat back.
+            self.move_out(sid, &node, audience).await;
+            self.socket_gone(sid).await;
+            return Err(e);
+        }
         let seat = match audience {
             Audience::Seat(s) => Some(s),
             Audience::Spectator => None,
@@ -63,12 +71,23 @@ impl RoomActor {
         })
     }
 
-    /// Puts socket `sid` (connected to instance `node`) into the room's broadcast channels for `audience`.
-    pub(super) async fn move_in(&self, sid: Sid, node: &str, audience: Audience) {
+    /// Puts socket `sid` (connected to instance `node`) into the room's
+    /// broadcast channels for `audience`; `unavailable` when that is not known
+    /// to be done (another instance that did not confirm it).
+    pub(super) async fn move_in(
+        &self,
+        sid: Sid,
+        node: &str,
+        audience: Audience,
+    ) -> Result<(), HubError> {
         let channels = vec![self.channels.all.clone(), self.channels.audience(audience)];
-        if let Err(e) = self.env.fanout.join(sid, node, channels).await {
+        self.env.fanout.join(sid, node, channels).await.map_err(|e| {
             warn!(room = %self.id, %sid, cause = %e, "could not add a socket to the room's channels");
-        }
+            HubError::Unavailable(format!(
+                "server {node}, where this socket is connected, could not confirm it now receives room `{}`'s broadcasts; retry shortly",
+                self.id
+            ))
+        })
     }
 
     /// Takes socket `sid` (connected to instance `node`) out of the room's broadcast channels for `audience`.
