@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-/// Messages queued for one socket before its room's senders wait for it.
-const OUTBOX: usize = 256;
+/// Messages queued for one socket; beyond that a broadcast skips it.
+const OUTBOX: usize = 1024;
 
 /// One socket's outbox, with an id to find it again when it leaves.
 type Member = (u64, mpsc::Sender<Message>);
@@ -52,35 +52,38 @@ async fn connection(tcp: TcpStream, id: u64, rooms: Rooms) {
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, read_room).await else {
         return;
     };
-    let (mut sink, mut stream) = ws.split();
+    let mut ws = ws;
     let (tx, mut rx) = mpsc::channel::<Message>(OUTBOX);
     update(&rooms, &room, |members| members.push((id, tx)));
 
-    // The writer sends whatever is queued, then flushes once: one write for a burst.
-    let writer = tokio::spawn(async move {
-        while let Some(message) = rx.recv().await {
-            let mut result = sink.feed(message).await;
-            while let (Ok(()), Ok(more)) = (&result, rx.try_recv()) {
-                result = sink.feed(more).await;
+    // One task owns the socket: it reads, broadcasts, and writes what is
+    // queued for it (everything queued, then one flush: one write for a burst).
+    loop {
+        tokio::select! {
+            incoming = ws.next() => match incoming {
+                Some(Ok(message)) if message.is_text() => {
+                    let members = lock(&rooms).get(&room).cloned().unwrap_or_default();
+                    for (_, member) in members.iter() {
+                        // A full outbox (a member not reading) loses the message,
+                        // which W2 then reports as undelivered: the floor's overload.
+                        let _ = member.try_send(message.clone());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            Some(message) = rx.recv() => {
+                let mut result = ws.feed(message).await;
+                while let (Ok(()), Ok(more)) = (&result, rx.try_recv()) {
+                    result = ws.feed(more).await;
+                }
+                if result.is_err() || ws.flush().await.is_err() {
+                    break;
+                }
             }
-            if result.is_err() || sink.flush().await.is_err() {
-                break;
-            }
-        }
-    });
-    while let Some(Ok(message)) = stream.next().await {
-        if !message.is_text() {
-            continue;
-        }
-        let members = lock(&rooms).get(&room).cloned().unwrap_or_default();
-        for (_, member) in members.iter() {
-            // A member that has left is skipped; one that is slow holds up
-            // this sender only (TCP backpressure, as a real server would feel).
-            let _ = member.send(message.clone()).await;
         }
     }
     update(&rooms, &room, |members| members.retain(|(m, _)| *m != id));
-    writer.abort();
 }
 
 /// Replaces `room`'s member list by a changed copy (dropping the room when empty).

@@ -67,8 +67,8 @@ pub struct Programs {
 }
 
 impl Programs {
-    /// The command that runs `kind` (before pinning).
-    fn command(&self, kind: ServerKind) -> Result<Command, String> {
+    /// The command that runs `kind` (before pinning), and the database file it creates, if any.
+    fn command(&self, kind: ServerKind) -> Result<(Command, Option<PathBuf>), String> {
         let need = |path: &Path, hint: &str| {
             if path.exists() {
                 Ok(())
@@ -77,6 +77,7 @@ impl Programs {
             }
         };
         let mut command;
+        let mut database = None;
         match kind {
             ServerKind::Gamehub => {
                 need(
@@ -89,8 +90,9 @@ impl Programs {
                     std::process::id(),
                     unique()
                 ));
+                command.env("DB_PATH", &db);
+                database = Some(db);
                 command
-                    .env("DB_PATH", db)
                     .env("SECRET_KEY", "loadtest-compare-secret-key-0123456789abcdef")
                     // Load is the point here: per-socket limits would only turn it into errors.
                     .env("RATE_LIMIT_PER_SEC", "1000")
@@ -126,12 +128,12 @@ impl Programs {
             }
         }
         command.env("PORT", "0").env("HOST", "127.0.0.1");
-        Ok(command)
+        Ok((command, database))
     }
 
     /// Starts `kind` on a free loopback port and waits for its `listening on` line.
     pub fn start(&self, kind: ServerKind) -> Result<Running, String> {
-        let plain = self.command(kind)?;
+        let (plain, database) = self.command(kind)?;
         let mut command = match self.server_core {
             // taskset execs the program, so the child's pid is the server's.
             Some(core) => {
@@ -168,6 +170,7 @@ impl Programs {
             pid: child.id(),
             child,
             url: String::new(),
+            database,
         };
         running.url = rx.recv_timeout(START_TIMEOUT).map_err(|_| {
             format!(
@@ -190,12 +193,21 @@ pub struct Running {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     child: Child,
+    /// The hub's temporary database, removed with the server.
+    database: Option<PathBuf>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(db) = &self.database {
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                let mut path = db.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub use w4::{SplitRun, W4Options, W4Result, w4};
 pub use w5::{W5Options, W5Result, w5};
 pub use w6::{W6Options, W6Result, w6};
 
-use crate::client::{Client, ClientConfig, Overflow, split_base_url};
+use crate::client::{Client, ClientConfig, ClientError, Overflow, split_base_url};
 use crate::http::guest_token_from;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -51,13 +51,35 @@ pub(crate) fn load_config(overflow: Overflow, event_capacity: usize) -> ClientCo
 }
 
 /// One authenticated, connected socket: guest token from the HTTP API, then CONNECT.
+/// A refused or reset TCP connection (a server's full accept queue during a
+/// burst of connects) is retried after a short backoff, as a browser would;
+/// anything else fails at once.
 async fn connect_guest(url: &str, config: &ClientConfig, name: &str) -> Result<Client, String> {
-    let (token, _player) = guest_token_from(url, name, config.source_ip)
-        .await
-        .map_err(|e| format!("guest token for {name}: {e}"))?;
-    Client::connect_with(config, url, Some(json!({ "token": token })))
-        .await
-        .map_err(|e| format!("connect {name}: {e}"))
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let (token, _player) = guest_token_from(url, name, config.source_ip)
+                .await
+                .map_err(|e| (transient(&e), format!("guest token for {name}: {e}")))?;
+            Client::connect_with(config, url, Some(json!({ "token": token })))
+                .await
+                .map_err(|e| (transient(&e), format!("connect {name}: {e}")))
+        }
+        .await;
+        match result {
+            Err((true, _)) if attempt < SETUP_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other.map_err(|(_, message)| message),
+        }
+    }
+}
+
+/// Whether a connect failed for a reason that a moment's wait can cure.
+fn transient(error: &ClientError) -> bool {
+    use std::io::ErrorKind::{ConnectionRefused, ConnectionReset};
+    matches!(error, ClientError::Io(e) if matches!(e.kind(), ConnectionRefused | ConnectionReset))
 }
 
 /// Attempts of a setup request answered `unavailable` before giving up.
