@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Messages queued for one socket; beyond that a broadcast skips it.
 const OUTBOX: usize = 1024;
@@ -49,7 +50,11 @@ async fn connection(tcp: TcpStream, id: u64, rooms: Rooms) {
             .to_owned();
         Ok(response)
     };
-    let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, read_room).await else {
+    // tungstenite zero-fills its read buffer before every read: its default
+    // (128 KiB) would cost more than everything else here together.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let accepted = tokio_tungstenite::accept_hdr_async_with_config(tcp, read_room, Some(config));
+    let Ok(ws) = accepted.await else {
         return;
     };
     let mut ws = ws;
