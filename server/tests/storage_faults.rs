@@ -187,12 +187,21 @@ async fn a_failing_commit_answers_internal_flips_readiness_and_stores_nothing() 
         .ok("room:sync", &json!({"roomId": room, "sinceSeq": 0}))
         .await;
 
+    // A reader holding a snapshot keeps SQLite from starting the WAL over
+    // (which the store's checkpointer otherwise lets it do every 100 ms), so
+    // the next commit must grow the WAL file rather than reuse its pages.
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
     // The disk fills up under the running server.
     let filler = disk.fill_up();
     match bob.place(&room, 0).await {
         Ack::Err(e) => assert_eq!(e.code, ErrorCode::Internal, "{}", e.message),
         Ack::Ok(v) => panic!("a move that could not be written was acknowledged: {v}"),
     }
+    drop(reader);
     let (status, body) = ready_status(&server.url).await;
     assert_eq!(status, 503, "{body}");
     assert!(
