@@ -88,6 +88,14 @@ fn describe() {
         "events refused by the per-socket rate limit"
     );
     describe_histogram!(
+        "gamehub_room_mailbox_wait_seconds",
+        "time a request waited in a room's mailbox before the room took it up"
+    );
+    describe_histogram!(
+        "gamehub_room_commit_wait_seconds",
+        "time a room waited for one of its changes to be committed (queue and commit)"
+    );
+    describe_histogram!(
         "gamehub_store_batch_size",
         "writes committed together in one transaction (group commit)"
     );

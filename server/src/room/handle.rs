@@ -9,6 +9,7 @@ use serde_json::Value;
 use socketioxide::socket::Sid;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 /// A reply channel.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, HubError>>;
@@ -49,12 +50,33 @@ pub(super) enum RoomMsg {
     },
 }
 
+/// A message in a room's mailbox, with when it was posted: the actor records
+/// how long it waited (`gamehub_room_mailbox_wait_seconds`).
+pub(super) struct Posted {
+    pub msg: RoomMsg,
+    pub at: Instant,
+}
+
+impl Posted {
+    fn now(msg: RoomMsg) -> Self {
+        Self {
+            msg,
+            at: Instant::now(),
+        }
+    }
+}
+
+/// A room's bounded mailbox: the handle's end and the actor's end.
+pub(super) fn mailbox(len: usize) -> (mpsc::Sender<Posted>, mpsc::Receiver<Posted>) {
+    mpsc::channel(len)
+}
+
 /// Cheap, cloneable address of one room.
 #[derive(Clone)]
 pub struct RoomHandle {
     id: RoomId,
     game: Arc<str>,
-    tx: mpsc::Sender<RoomMsg>,
+    tx: mpsc::Sender<Posted>,
     info: watch::Receiver<RoomInfo>,
 }
 
@@ -62,7 +84,7 @@ impl RoomHandle {
     pub(super) fn new(
         id: RoomId,
         game: Arc<str>,
-        tx: mpsc::Sender<RoomMsg>,
+        tx: mpsc::Sender<Posted>,
         info: watch::Receiver<RoomInfo>,
     ) -> Self {
         Self { id, game, tx, info }
@@ -129,7 +151,7 @@ impl RoomHandle {
     /// Sends a message that must not be lost: when the mailbox is full it
     /// waits for room in a task of its own.
     fn tell(&self, msg: RoomMsg) {
-        if let Err(mpsc::error::TrySendError::Full(msg)) = self.tx.try_send(msg) {
+        if let Err(mpsc::error::TrySendError::Full(msg)) = self.tx.try_send(Posted::now(msg)) {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(msg).await; // the room closed meanwhile: nothing to tell
@@ -144,7 +166,7 @@ impl RoomHandle {
 
     async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> RoomMsg) -> Result<T, HubError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(make(reply)).map_err(|e| match e {
+        self.tx.try_send(Posted::now(make(reply))).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 metrics::counter!("gamehub_mailbox_full_total").increment(1);
                 HubError::RateLimited("the room is busy; retry in a moment")

@@ -1,7 +1,7 @@
 //! [`Rooms`]: the sharded map from room id to handle, the room limit, and room start-up.
 
 use super::actor::{RoomActor, RoomEnv};
-use super::handle::RoomHandle;
+use super::handle::{Posted, RoomHandle, mailbox};
 use super::{Fanout, Member};
 use super::{RoomId, new_room_id};
 use crate::config::Config;
@@ -114,7 +114,7 @@ impl Rooms {
         let game = game::create(&req.game, req.options.as_ref())?;
         self.reserve()?;
         let id = new_room_id();
-        let (tx, rx) = mpsc::channel(self.inner.mailbox);
+        let (tx, rx) = mailbox(self.inner.mailbox);
         let handle_game: Arc<str> = req.game.as_str().into();
         let (actor, info) = RoomActor::new(id.clone(), req.game, game, self.inner.env.clone());
         let handle = RoomHandle::new(id.clone(), handle_game, tx, info);
@@ -153,7 +153,7 @@ impl Rooms {
             match RoomActor::restore(room, env.clone()) {
                 Ok((actor, info)) => {
                     let id: RoomId = id.as_str().into();
-                    let (tx, rx) = mpsc::channel(self.inner.mailbox);
+                    let (tx, rx) = mailbox(self.inner.mailbox);
                     self.inner.count.fetch_add(1, Ordering::AcqRel);
                     self.inner
                         .map
@@ -183,7 +183,7 @@ impl Rooms {
 
     /// Runs the actor, and removes the room when it ends, even by a panic:
     /// one room's crash closes that room and touches no other.
-    fn spawn(&self, id: RoomId, actor: RoomActor, rx: mpsc::Receiver<super::handle::RoomMsg>) {
+    fn spawn(&self, id: RoomId, actor: RoomActor, rx: mpsc::Receiver<Posted>) {
         let task = self.inner.tasks.spawn(actor.run(rx));
         let this = self.clone();
         self.inner.tasks.spawn(async move {

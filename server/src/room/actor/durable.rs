@@ -219,7 +219,11 @@ impl RoomActor {
             }
         }
 
-        if let Err(e) = self.env.store.write(ops).await {
+        let sent = Instant::now();
+        let written = self.env.store.write(ops).await;
+        metrics::histogram!("gamehub_room_commit_wait_seconds")
+            .record(sent.elapsed().as_secs_f64());
+        if let Err(e) = written {
             error!(room = %self.id, cause = %e, "commit failed; rebuilding the room from the database");
             self.rollback().await;
             return Err(HubError::Internal(format!(

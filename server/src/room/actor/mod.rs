@@ -10,7 +10,7 @@ mod publish;
 
 use super::Member;
 use super::fanout::{Fanout, Outgoing};
-use super::handle::{Reply, RoomMsg};
+use super::handle::{Posted, Reply, RoomMsg};
 use super::{Channels, RoomId};
 use crate::auth::{Player, unix_now};
 use crate::error::HubError;
@@ -143,24 +143,33 @@ impl RoomActor {
         (actor, rx)
     }
 
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>) {
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Posted>) {
         // A recovered room may have nobody to wait for: decide before waiting.
         // (A new room is about to seat its creator.)
         if !self.unsaved {
             self.after_change();
         }
         debug!(room = %self.id, game = %self.game_name, "room opened");
+        // One wait on the shutdown token for the room's whole life: a fresh
+        // `cancelled()` in every turn of the loop would join and leave the
+        // token's waiter list (a lock each) at every message.
+        let shutdown = self.env.shutdown.clone();
+        let mut stopping = std::pin::pin!(shutdown.cancelled());
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(msg) => self.handle(msg).await,
+                posted = rx.recv() => match posted {
+                    Some(Posted { msg, at }) => {
+                        metrics::histogram!("gamehub_room_mailbox_wait_seconds")
+                            .record(at.elapsed().as_secs_f64());
+                        self.handle(msg).await;
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.on_deadline().await;
                 }
-                _ = self.env.shutdown.cancelled() => break,
+                _ = &mut stopping => break,
             }
             self.after_change();
             if self.close_at.is_some_and(|t| t <= Instant::now()) {
@@ -169,7 +178,7 @@ impl RoomActor {
         }
         // Whatever is still queued gets an honest answer instead of a dropped reply.
         rx.close();
-        while let Ok(msg) = rx.try_recv() {
+        while let Ok(Posted { msg, .. }) = rx.try_recv() {
             self.refuse_closed(msg);
         }
         self.close().await;
