@@ -15,6 +15,16 @@ pub enum Audience {
     Spectator,
 }
 
+impl Audience {
+    /// The seat, or `None` for spectators.
+    pub fn seat(self) -> Option<u8> {
+        match self {
+            Audience::Seat(s) => Some(s),
+            Audience::Spectator => None,
+        }
+    }
+}
+
 /// One event a game emits. Most events look the same to everybody; a game
 /// with hidden information adds per-audience versions (a card shown to its
 /// owner, hidden from the rest).

@@ -29,7 +29,9 @@ mod writer;
 
 pub use migrations::latest_version;
 pub use rating::START_RATING;
-pub use records::{Input, JournalEntry, RoomSnapshot, StoredEvent, StoredRoom, decode, encode};
+pub use records::{
+    Input, JournalEntry, RoomSnapshot, StoredEvent, StoredRoom, decode, encode, encode_entry,
+};
 pub use writer::WriteOp;
 
 use protocol::PlayerRef;

@@ -54,13 +54,7 @@ impl StoredEvent {
         let overrides = event
             .overrides
             .iter()
-            .map(|(a, v)| {
-                let who = match a {
-                    Audience::Seat(s) => Some(*s),
-                    Audience::Spectator => None,
-                };
-                (who, v.clone())
-            })
+            .map(|(a, v)| (a.seat(), v.clone()))
             .collect();
         Self {
             seq,
@@ -110,8 +104,47 @@ pub struct RoomSnapshot {
 
 /// Encodes a record for the database.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Most records are a few hundred bytes: one allocation instead of a
+    // Vec that grows five times from empty.
+    let mut bytes = Vec::with_capacity(256);
     // Records are plain data (strings, numbers, JSON values): encoding cannot fail.
-    rmp_serde::to_vec_named(value).unwrap_or_default()
+    match rmp_serde::encode::write_named(&mut bytes, value) {
+        Ok(()) => bytes,
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Encodes the [`JournalEntry`] of `input` and the numbered `events` it
+/// produced, byte for byte as `encode(&JournalEntry { .. })` would, without
+/// copying the events into [`StoredEvent`]s first: a room commits, then
+/// broadcasts and keeps the same events.
+pub fn encode_entry(input: &Input, events: &[(u64, GameEvent)]) -> Vec<u8> {
+    /// [`JournalEntry`], borrowed (same fields, same order).
+    #[derive(Serialize)]
+    struct EntryRef<'a> {
+        input: &'a Input,
+        events: Vec<EventRef<'a>>,
+    }
+    /// [`StoredEvent`], borrowed (same fields, same order).
+    #[derive(Serialize)]
+    struct EventRef<'a> {
+        seq: u64,
+        public: &'a Value,
+        overrides: Vec<(Option<u8>, &'a Value)>,
+    }
+    let events = events
+        .iter()
+        .map(|(seq, event)| EventRef {
+            seq: *seq,
+            public: &event.public,
+            overrides: event
+                .overrides
+                .iter()
+                .map(|(audience, v)| (audience.seat(), v))
+                .collect(),
+        })
+        .collect();
+    encode(&EntryRef { input, events })
 }
 
 /// Decodes a record from the database.
@@ -140,6 +173,37 @@ pub struct StoredRoom {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_borrowed_entry_encodes_as_the_owned_one() {
+        let input = Input::Action {
+            seat: 0,
+            action: json!({"type": "place", "cell": 4}),
+        };
+        let events = vec![
+            (
+                7,
+                GameEvent {
+                    public: json!({"type": "placed", "seat": 0, "cell": 4}),
+                    overrides: vec![
+                        (Audience::Seat(1), json!({"hand": [1, 2]})),
+                        (Audience::Spectator, json!(null)),
+                    ],
+                },
+            ),
+            (8, GameEvent::public(json!({"type": "game_over"}))),
+        ];
+        let owned = JournalEntry {
+            input: input.clone(),
+            events: events
+                .iter()
+                .map(|(seq, ev)| StoredEvent::new(*seq, ev))
+                .collect(),
+        };
+        let bytes = encode_entry(&input, &events);
+        assert_eq!(bytes, encode(&owned));
+        assert_eq!(decode::<JournalEntry>(&bytes).unwrap(), owned);
+    }
 
     #[test]
     fn records_round_trip_through_msgpack() {

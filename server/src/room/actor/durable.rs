@@ -10,7 +10,9 @@ use super::{RoomActor, RoomEnv, Seat};
 use crate::error::HubError;
 use crate::game::{self, GameEvent, SeatResult};
 use crate::room::RoomId;
-use crate::store::{Input, JournalEntry, RoomSnapshot, StoredEvent, StoredRoom, WriteOp, encode};
+use crate::store::{
+    Input, JournalEntry, RoomSnapshot, StoredRoom, WriteOp, encode, encode_entry,
+};
 use protocol::events::LifecycleEvent;
 use protocol::{PlayerRef, RoomStatus, SeatedPlayer};
 use std::sync::Arc;
@@ -163,10 +165,6 @@ impl RoomActor {
     async fn commit(&mut self, input: Input, events: Vec<GameEvent>) -> Result<u64, HubError> {
         let first = self.seq + 1;
         let numbered: Vec<(u64, GameEvent)> = (first..).zip(events).collect();
-        let stored = numbered
-            .iter()
-            .map(|(seq, ev)| StoredEvent::new(*seq, ev))
-            .collect();
         let jseq = self.jseq + 1;
         let last_seq = self.seq + numbered.len() as u64;
         let status = self.game.status();
@@ -184,10 +182,7 @@ impl RoomActor {
         ops.push(WriteOp::Journal {
             room: room.clone(),
             jseq,
-            entry: encode(&JournalEntry {
-                input,
-                events: stored,
-            }),
+            entry: encode_entry(&input, &numbered),
         });
         let since_snapshot = self.since_snapshot + numbered.len() as u64;
         let snapshot_due =
