@@ -92,6 +92,16 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.max_batch);
         while let Some(first) = rx.blocking_recv() {
             batch.push(first);
+            // Woken by a lone write: give the CPU back once before taking the
+            // batch. Where the writer shares a core with the rooms (one core
+            // for the whole hub), they go on and queue more writes for the
+            // same commit instead of one commit each (W3 at 10k moves/s:
+            // ~30 writes per commit instead of ~3, ~15 % less CPU per move).
+            // With a core of its own, nothing else is waiting and this
+            // returns at once.
+            if rx.is_empty() {
+                std::thread::yield_now();
+            }
             while batch.len() < self.max_batch {
                 match rx.try_recv() {
                     Ok(w) => batch.push(w),
