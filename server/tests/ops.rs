@@ -36,6 +36,9 @@ async fn health_and_metrics_answer() {
         "gamehub_mailbox_full_total",
         "gamehub_rate_limited_total",
         "gamehub_events_total{",
+        // The create above went through a room's mailbox and was committed.
+        "gamehub_room_mailbox_wait_seconds_bucket",
+        "gamehub_room_commit_wait_seconds_bucket",
     ] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
