@@ -166,13 +166,15 @@ impl RoomHandle {
 
     async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> RoomMsg) -> Result<T, HubError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Posted::now(make(reply))).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                metrics::counter!("gamehub_mailbox_full_total").increment(1);
-                HubError::RateLimited("the room is busy; retry in a moment")
-            }
-            mpsc::error::TrySendError::Closed(_) => HubError::RoomNotFound(self.id.to_string()),
-        })?;
+        self.tx
+            .try_send(Posted::now(make(reply)))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!("gamehub_mailbox_full_total").increment(1);
+                    HubError::RateLimited("the room is busy; retry in a moment")
+                }
+                mpsc::error::TrySendError::Closed(_) => HubError::RoomNotFound(self.id.to_string()),
+            })?;
         answer.await.map_err(|_| {
             HubError::Internal(format!(
                 "room `{}` stopped while handling the request",

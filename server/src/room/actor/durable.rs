@@ -10,9 +10,7 @@ use super::{RoomActor, RoomEnv, Seat};
 use crate::error::HubError;
 use crate::game::{self, GameEvent, SeatResult};
 use crate::room::RoomId;
-use crate::store::{
-    Input, JournalEntry, RoomSnapshot, StoredRoom, WriteOp, encode, encode_entry,
-};
+use crate::store::{Input, JournalEntry, RoomSnapshot, StoredRoom, WriteOp, encode, encode_entry};
 use protocol::events::LifecycleEvent;
 use protocol::{PlayerRef, RoomStatus, SeatedPlayer};
 use std::sync::Arc;
