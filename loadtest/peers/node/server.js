@@ -2,8 +2,10 @@
 // Benchmark peer for gamehub: socket.io 4.8 on Node.js, implementing only the
 // subset of the wire contract (shared/design/protocol-v1.md) that the load
 // generator's workloads use: guest tokens over HTTP, the token check at
-// connect, and room:create / room:join / room:chat / room:leave with the
-// contract's payloads, acks and error codes. See ../README.md.
+// connect, room:create / room:join / room:chat / room:leave, and tic-tac-toe
+// play (room:action, room:event pushes numbered by `seq`) with the contract's
+// payloads, acks and error codes. In memory only: an ack is not durable.
+// See ../README.md.
 //
 // Environment:
 //   PORT          port to listen on; 0 (default) picks a free one
@@ -22,6 +24,9 @@
 const http = require("node:http");
 const crypto = require("node:crypto");
 const { Server } = require("socket.io");
+const tictactoe = require("./tictactoe");
+
+const { Refused } = tictactoe;
 
 const HOST = process.env.HOST || "127.0.0.1";
 const PORT = Number.parseInt(process.env.PORT || "0", 10);
@@ -120,16 +125,21 @@ const fail = (code, message) => ({ ok: false, error: { code, message } });
 // Room records are per process. Single mode: a room exists from room:create
 // until its last local member leaves. Cluster mode: a room created on another
 // instance gets a local record on first join (this peer keeps no cluster-wide
-// room directory; the broadcast itself goes through the Redis adapter).
+// room directory; the broadcast itself goes through the Redis adapter). Game
+// play is per process too: `seq` and the board are this instance's own.
 
-/** roomId -> {id, game, status, players: [{id,name,seat,connected}], maxPlayers, spectators, createdAt, members} */
+/**
+ * roomId -> {id, game, state, seq, players: [{id,name,seat,connected}],
+ *            maxPlayers, spectators, createdAt, members}
+ */
 const rooms = new Map();
 
 function newRoom(id, game) {
   return {
     id,
     game,
-    status: "waiting",
+    state: tictactoe.newGame(), // board, turn, status, winner
+    seq: 0, // of the room's last room:event
     players: [],
     maxPlayers: GAMES[game].maxPlayers,
     spectators: 0,
@@ -142,7 +152,7 @@ function roomInfo(room) {
   return {
     id: room.id,
     game: room.game,
-    status: room.status,
+    status: room.state.status,
     players: room.players.map((p) => ({ id: p.id, name: p.name, seat: p.seat, connected: p.connected })),
     maxPlayers: room.maxPlayers,
     spectators: room.spectators,
@@ -150,31 +160,50 @@ function roomInfo(room) {
   };
 }
 
-// No game is played by the peers: the view is tictactoe's initial one.
-function view(room) {
-  return { board: [null, null, null, null, null, null, null, null, null], turn: 0, status: room.status };
-}
-
+// The answer's `seq` is the room's latest and `state` the view at that `seq`:
+// the joiner then receives exactly the events after it.
 function joined(room, seat) {
-  return { ok: true, room: roomInfo(room), seat, seq: 0, state: view(room) };
+  return { ok: true, room: roomInfo(room), seat, seq: room.seq, state: tictactoe.view(room.state) };
 }
 
-/** Seats `player` (or gives back their seat); null when the room is full. */
+/**
+ * Numbers `events` and sends each as `room:event` to the sockets in the room
+ * (the library's room broadcast). Everything here is synchronous, so the
+ * pushes of one change go out in `seq` order, before the request's ack.
+ */
+function publish(room, events) {
+  for (const event of events) {
+    room.seq += 1;
+    io.to(room.id).emit("room:event", { roomId: room.id, seq: room.seq, event });
+  }
+}
+
+/**
+ * Seats `player`, or gives back their seat; returns the seat, throws Refused
+ * when there is none to take. A new seat is announced (`player_joined`, then
+ * `game_started` when it was the last one) before the joining socket is in
+ * the socket.io room, so it gets those events in its answer only, as from
+ * gamehub.
+ */
 function takeSeat(room, player) {
   const own = room.players.find((p) => p.id === player.id);
   if (own) {
     own.connected = true;
     return own.seat;
   }
+  if (room.state.status === "finished") {
+    throw new Refused("game_over", "the game is over; create or join another room");
+  }
   for (let seat = 0; seat < room.maxPlayers; seat++) {
     if (!room.players.some((p) => p.seat === seat)) {
       room.players.push({ id: player.id, name: player.name, seat, connected: true });
       room.players.sort((a, b) => a.seat - b.seat);
-      if (room.players.length === room.maxPlayers) room.status = "playing";
+      publish(room, [{ type: "player_joined", player: { id: player.id, name: player.name, seat } }]);
+      if (room.players.length === room.maxPlayers) publish(room, tictactoe.start(room.state));
       return seat;
     }
   }
-  return null;
+  throw new Refused("room_full", "both seats are taken; join as a spectator");
 }
 
 /** Takes `socket` out of `roomId` (socket.io room and local record). */
@@ -204,7 +233,6 @@ function enter(socket, room, role) {
   let seat = null;
   if (role === "player") {
     seat = takeSeat(room, socket.data.player);
-    if (seat === null) return fail("room_full", "both seats are taken; join as a spectator");
   } else {
     room.spectators += 1;
   }
@@ -255,6 +283,25 @@ const handlers = {
     if (!socket.data.memberships.has(roomId)) return fail("not_in_room", `not in room \`${roomId}\``);
     leaveRoom(socket, roomId);
     return { ok: true };
+  },
+
+  "room:action"(socket, payload) {
+    fields(payload, ["roomId", "action"]);
+    const roomId = roomIdOf(payload);
+    if (payload.action === undefined) throw new BadRequest("missing field `action`");
+    const room = rooms.get(roomId);
+    if (!room) return fail("room_not_found", `no room \`${roomId}\``);
+    // The seat comes from this socket's membership, never from the payload.
+    const seat = socket.data.memberships.get(roomId);
+    if (seat === undefined) return fail("not_in_room", `not in room \`${roomId}\``);
+    if (seat === null) return fail("not_in_room", "only seated players can act; you watch as a spectator");
+    const action = payload.action;
+    if (!isObject(action) || typeof action.type !== "string") {
+      throw new BadRequest("`action` must be an object with a string `type`");
+    }
+    // Acknowledged at once: nothing is stored (gamehub answers after its commit).
+    publish(room, tictactoe.place(room.state, seat, action));
+    return { ok: true, seq: room.seq };
   },
 
   "room:chat"(socket, payload) {
@@ -350,9 +397,12 @@ io.on("connection", (socket) => {
       try {
         answer = handler(socket, args[0]);
       } catch (e) {
-        answer =
-          e instanceof BadRequest ? fail("bad_request", e.message) : fail("internal", "internal error");
-        if (!(e instanceof BadRequest)) console.error(`${event}:`, e);
+        if (e instanceof BadRequest) answer = fail("bad_request", e.message);
+        else if (e instanceof Refused) answer = fail(e.code, e.message);
+        else {
+          answer = fail("internal", "internal error");
+          console.error(`${event}:`, e);
+        }
       }
       if (ack) ack(answer);
     });

@@ -2,9 +2,10 @@
 
 Implements only the subset of the wire contract (shared/design/protocol-v1.md)
 that the load generator's workloads use: guest tokens over HTTP, the token
-check at connect, and room:create / room:join / room:chat / room:leave with
-the contract's payloads, acks and error codes; the same behaviour as
-../node/server.js. See ../README.md.
+check at connect, room:create / room:join / room:chat / room:leave, and
+tic-tac-toe play (room:action, room:event pushes numbered by `seq`) with the
+contract's payloads, acks and error codes; the same behaviour as
+../node/server.js. In memory only: an ack is not durable. See ../README.md.
 
 Environment:
   PORT        port to listen on; 0 (default) picks a free one
@@ -34,6 +35,9 @@ import uuid
 
 import socketio
 from aiohttp import web
+
+import tictactoe
+from tictactoe import Refused
 
 HOST = os.environ.get("HOST") or "127.0.0.1"
 SECRET_KEY = (
@@ -134,6 +138,7 @@ def fail(code: str, message: str) -> dict:
 
 # ------------------------------------------------------------------ rooms
 # Per process: a room exists from room:create until its last member leaves.
+# Game play is in memory too: `seq` and the board live in the room record.
 
 rooms: dict = {}  # room id -> record (see new_room)
 sessions: dict = {}  # socket.io sid -> {"player": {id, name}, "memberships": {roomId: seat | None}}
@@ -143,7 +148,11 @@ def new_room(room_id: str, game: str) -> dict:
     return {
         "id": room_id,
         "game": game,
-        "status": "waiting",
+        "state": tictactoe.new_game(),  # board, turn, status, winner
+        "seq": 0,  # of the room's last room:event
+        # Held while a change is published: each emit awaits its sends, and
+        # another request's events must not get between them (seq order).
+        "lock": asyncio.Lock(),
         "players": [],  # [{id, name, seat, connected}], by seat
         "maxPlayers": GAMES[game]["maxPlayers"],
         "spectators": 0,
@@ -156,7 +165,7 @@ def room_info(room: dict) -> dict:
     return {
         "id": room["id"],
         "game": room["game"],
-        "status": room["status"],
+        "status": room["state"]["status"],
         "players": [dict(p) for p in room["players"]],
         "maxPlayers": room["maxPlayers"],
         "spectators": room["spectators"],
@@ -164,21 +173,38 @@ def room_info(room: dict) -> dict:
     }
 
 
-def view(room: dict) -> dict:
-    # No game is played by the peers: the view is tictactoe's initial one.
-    return {"board": [None] * 9, "turn": 0, "status": room["status"]}
-
-
 def joined(room: dict, seat) -> dict:
-    return {"ok": True, "room": room_info(room), "seat": seat, "seq": 0, "state": view(room)}
+    # The answer's `seq` is the room's latest and `state` the view at that
+    # `seq`: the joiner then receives exactly the events after it.
+    return {
+        "ok": True,
+        "room": room_info(room),
+        "seat": seat,
+        "seq": room["seq"],
+        "state": tictactoe.view(room["state"]),
+    }
+
+
+async def publish(room: dict, events: list, skip_sid=None) -> None:
+    """Numbers `events` and sends each as `room:event` to the sockets in the
+    room but `skip_sid` (the library's room broadcast). Call it with the
+    room's lock held."""
+    for event in events:
+        room["seq"] += 1
+        push = {"roomId": room["id"], "seq": room["seq"], "event": event}
+        await sio.emit("room:event", push, room=room["id"], skip_sid=skip_sid)
 
 
 def take_seat(room: dict, player: dict):
-    """Seats `player` (or gives back their seat); None when the room is full."""
+    """Seats `player`, or gives back their seat. Returns the seat and the
+    events a new seat makes (`player_joined`, then `game_started` when it was
+    the last one); raises Refused when there is no seat to take."""
     for p in room["players"]:
         if p["id"] == player["id"]:
             p["connected"] = True
-            return p["seat"]
+            return p["seat"], []
+    if room["state"]["status"] == "finished":
+        raise Refused("game_over", "the game is over; create or join another room")
     taken = {p["seat"] for p in room["players"]}
     for seat in range(room["maxPlayers"]):
         if seat not in taken:
@@ -186,10 +212,16 @@ def take_seat(room: dict, player: dict):
                 {"id": player["id"], "name": player["name"], "seat": seat, "connected": True}
             )
             room["players"].sort(key=lambda p: p["seat"])
+            events = [
+                {
+                    "type": "player_joined",
+                    "player": {"id": player["id"], "name": player["name"], "seat": seat},
+                }
+            ]
             if len(room["players"]) == room["maxPlayers"]:
-                room["status"] = "playing"
-            return seat
-    return None
+                events += tictactoe.start(room["state"])
+            return seat, events
+    raise Refused("room_full", "both seats are taken; join as a spectator")
 
 
 def forget_membership(session: dict, room_id: str) -> None:
@@ -211,20 +243,22 @@ def forget_membership(session: dict, room_id: str) -> None:
 
 async def enter(sid: str, session: dict, room: dict, role: str) -> dict:
     memberships = session["memberships"]
-    if room["id"] in memberships:
-        # Already in: the same answer again, nothing taken twice.
-        return joined(room, memberships[room["id"]])
-    seat = None
-    if role == "player":
-        seat = take_seat(room, session["player"])
-        if seat is None:
-            return fail("room_full", "both seats are taken; join as a spectator")
-    else:
-        room["spectators"] += 1
-    room["members"] += 1
-    memberships[room["id"]] = seat
-    await sio.enter_room(sid, room["id"])
-    return joined(room, seat)
+    async with room["lock"]:
+        if room["id"] in memberships:
+            # Already in: the same answer again, nothing taken twice.
+            return joined(room, memberships[room["id"]])
+        seat, events = None, []
+        if role == "player":
+            seat, events = take_seat(room, session["player"])
+        else:
+            room["spectators"] += 1
+        room["members"] += 1
+        memberships[room["id"]] = seat
+        await sio.enter_room(sid, room["id"])
+        # The joiner gets the events of its joining in its answer, not as
+        # pushes (as from gamehub).
+        await publish(room, events, skip_sid=sid)
+        return joined(room, seat)
 
 
 # ------------------------------------------------------------------ socket.io
@@ -249,6 +283,8 @@ def event(name):
                 return await handler(sid, session, args[0] if args else None)
             except BadRequest as e:
                 return fail("bad_request", str(e))
+            except Refused as e:
+                return fail(e.code, e.message)
             except Exception as e:  # noqa: BLE001 - the contract's `internal`
                 print(f"{name}: {e!r}", file=sys.stderr)
                 return fail("internal", "internal error")
@@ -313,6 +349,31 @@ async def room_leave(sid, session, payload):
     forget_membership(session, room_id)
     await sio.leave_room(sid, room_id)
     return {"ok": True}
+
+
+@event("room:action")
+async def room_action(sid, session, payload):
+    fields(payload, ("roomId", "action"))
+    room_id = room_id_of(payload)
+    if "action" not in payload:
+        raise BadRequest("missing field `action`")
+    room = rooms.get(room_id)
+    if room is None:
+        return fail("room_not_found", f"no room `{room_id}`")
+    # The seat comes from this socket's membership, never from the payload.
+    if room_id not in session["memberships"]:
+        return fail("not_in_room", f"not in room `{room_id}`")
+    seat = session["memberships"][room_id]
+    if seat is None:
+        return fail("not_in_room", "only seated players can act; you watch as a spectator")
+    action = payload["action"]
+    if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+        raise BadRequest("`action` must be an object with a string `type`")
+    async with room["lock"]:
+        # Acknowledged once broadcast: nothing is stored (gamehub answers
+        # after its commit).
+        await publish(room, tictactoe.place(room["state"], seat, action))
+        return {"ok": True, "seq": room["seq"]}
 
 
 @event("room:chat")
