@@ -1,16 +1,16 @@
 //! The `loadtest` command line: one subcommand per workload, a table at the end, JSON on request.
 //!
-//! W3, W4 and W5 keep their flags and table in modules of their own (`cli/w3.rs` ...).
+//! W3 to W6 and the side-by-side runner keep their flags and tables in
+//! modules of their own (`cli/w3.rs` ..., `cli/compare.rs`).
 
+mod compare;
 mod w3;
 mod w4;
 mod w5;
-
 mod w6;
 
 use clap::{Parser, Subcommand};
 use loadtest::client::Parser as WireParser;
-use loadtest::compare::{self, CompareOptions, Programs, ServerKind};
 use loadtest::report::{print_table, write_json};
 use loadtest::workloads::{W1Options, W1Result, W2Options, W2Result, w1, w2, w2_floor};
 use std::path::PathBuf;
@@ -72,11 +72,12 @@ enum Workload {
     W4(w4::Args),
     W5(w5::Args),
     W6(w6::Args),
-    /// The side-by-side suite: W1 and the W2 ladder against gamehub, the peers and the floor, with ratios.
+    /// The side-by-side suite: W1, W2, W3, W4 and W6 against gamehub, the peers and the floor, with ratios.
     ///
-    /// Needs release binaries (`cargo build --release -p gamehub -p gamehub-loadtest`)
-    /// and the peers installed (`scripts/peers-setup`); `scripts/bench` does both and runs it.
-    Compare(CompareArgs),
+    /// Needs release binaries (`cargo build --release -p gamehub -p gamehub-loadtest`),
+    /// the peers installed (`scripts/peers-setup`) and, for W4, Redis;
+    /// `scripts/bench` does all of it and runs it.
+    Compare(compare::Args),
     /// The floor: a bare WebSocket broadcast server (no socket.io) to run W2 against.
     Floor {
         /// Address to listen on (loopback only).
@@ -86,50 +87,6 @@ enum Workload {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
-}
-
-#[derive(Debug, clap::Args)]
-struct CompareArgs {
-    /// Servers to measure, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = ServerKind::ALL)]
-    servers: Vec<ServerKind>,
-    /// The large sizes: W1 with 100k sockets, a longer W2 ladder with 10 s steps.
-    #[arg(long)]
-    full: bool,
-    /// W1 sockets per server [default: 10000, 100000 with --full; 0 skips W1].
-    #[arg(long)]
-    w1_sockets: Option<usize>,
-    /// W1 hold, seconds.
-    #[arg(long, default_value_t = 30.0)]
-    w1_hold: f64,
-    /// W2 rooms.
-    #[arg(long, default_value_t = 100)]
-    rooms: usize,
-    /// W2 players per room.
-    #[arg(long, default_value_t = 10)]
-    players: usize,
-    /// W2 ladder, messages per second per player, comma-separated
-    /// [default: 0.2,0.5,1,2,5,10,20; with --full also 15, 30, 40].
-    #[arg(long, value_delimiter = ',')]
-    rates: Option<Vec<f64>>,
-    /// Seconds of sending per W2 step [default: 5, 10 with --full].
-    #[arg(long)]
-    step_secs: Option<f64>,
-    /// Where compare.json, the charts and the servers' logs go.
-    #[arg(long, default_value = "target/bench")]
-    out: PathBuf,
-    /// The gamehub binary [default: `gamehub` next to this program].
-    #[arg(long)]
-    hub_bin: Option<PathBuf>,
-    /// The peers' folder [default: this crate's `peers/`].
-    #[arg(long)]
-    peers_dir: Option<PathBuf>,
-    /// Don't pin the servers to core 0 and the generator to core 1.
-    #[arg(long)]
-    no_pin: bool,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -209,7 +166,7 @@ pub async fn run(args: Args) -> Result<(), String> {
             println!("\nwrote {}", chart.display());
             save(&common, "w2", &result)
         }
-        Workload::Compare(args) => compare(args).await,
+        Workload::Compare(args) => compare::run(args).await,
         Workload::Floor { host, port } => {
             if !host.is_loopback() {
                 return Err(format!("--host {host}: the floor listens on loopback only"));
@@ -230,92 +187,6 @@ pub async fn run(args: Args) -> Result<(), String> {
         Workload::W5(args) => w5::run(args).await,
         Workload::W6(args) => w6::run(args).await,
     }
-}
-
-async fn compare(args: CompareArgs) -> Result<(), String> {
-    let w1_sockets = args
-        .w1_sockets
-        .unwrap_or(if args.full { 100_000 } else { 10_000 });
-    let mut rates = args.rates.unwrap_or_else(|| {
-        let mut rates = vec![0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0];
-        if args.full {
-            rates.extend([15.0, 30.0, 40.0]);
-        }
-        rates
-    });
-    rates.sort_by(f64::total_cmp);
-    rates.dedup();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pinned = !args.no_pin && cores >= 2;
-    if pinned {
-        compare::pin_self(1)?;
-    }
-    // Each socket is a file descriptor on both sides; children inherit the limit.
-    let needed = w1_sockets + 2_000;
-    raise_open_files(needed);
-    if let Some(limit) = open_files_limit().filter(|&limit| limit < needed) {
-        return Err(format!(
-            "W1 with {w1_sockets} sockets needs about {needed} open files in the generator and in \
-             each server, but the limit here is {limit} and could not be raised (raising the hard \
-             limit needs root with CAP_SYS_RESOURCE: `ulimit -Hn {needed}` before running); \
-             pass a smaller --w1-sockets"
-        ));
-    }
-    let loadtest_bin = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
-    let hub_bin = args
-        .hub_bin
-        .unwrap_or_else(|| loadtest_bin.with_file_name("gamehub"));
-    let peers_dir = args
-        .peers_dir
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers"));
-    let options = CompareOptions {
-        servers: args.servers,
-        w1_sockets,
-        w1_hold_secs: args.w1_hold,
-        w2_rooms: args.rooms,
-        w2_players: args.players,
-        w2_rates: rates,
-        w2_step_secs: args.step_secs.unwrap_or(if args.full { 10.0 } else { 5.0 }),
-        pinned,
-        programs: Programs {
-            hub_bin,
-            peers_dir,
-            loadtest_bin,
-            server_core: pinned.then_some(0),
-            log_dir: args.out.join("logs"),
-        },
-        out_dir: args.out,
-        progress: !args.quiet,
-    };
-    compare::compare(options).await.map(|_| ())
-}
-
-/// Raises this process's open-file limit to at least `wanted` with `prlimit`
-/// (util-linux; std cannot call setrlimit without unsafe code). The caller
-/// checks the limit it got.
-fn raise_open_files(wanted: usize) {
-    if open_files_limit().is_some_and(|c| c >= wanted) {
-        return;
-    }
-    let pid = std::process::id().to_string();
-    let limit = format!("--nofile={wanted}:{wanted}");
-    let raised = std::process::Command::new("prlimit")
-        .args(["--pid", &pid, &limit])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !raised {
-        eprintln!("warning: could not raise the open-file limit to {wanted} (prlimit)");
-    }
-}
-
-/// This process's soft limit on open files, from `/proc/self/limits`.
-fn open_files_limit() -> Option<usize> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits
-        .lines()
-        .find_map(|l| l.strip_prefix("Max open files"))?;
-    line.split_whitespace().next()?.parse().ok()
 }
 
 /// Writes `result` to `--json`, or to `target/bench/<workload>.json`.

@@ -12,16 +12,31 @@
 //!   it gives p50/p99 and server CPU-seconds per million deliveries. A step
 //!   where the generator itself used ≥ 90 % of its core ends the ladder and
 //!   marks the maximum as a lower bound ("generator-bound").
+//! - **W3 play** (servers that host tic-tac-toe): bot pairs at a few rising
+//!   move rates, a fresh server per rate, until a rate is not reached;
+//!   moves/s, ack p50/p99, CPU-seconds per 1,000 moves. gamehub's acks are
+//!   durable (after the SQLite commit), the peers' are from memory.
+//! - **W4 cluster** (servers that share rooms through Redis: gamehub, Node):
+//!   W2 on one instance, then each room split over two instances; deliveries/s,
+//!   added latency, CPU of both instances and of Redis.
+//! - **W6 store** (gamehub only: the peers keep no journal): group commit
+//!   versus one transaction per action, in this process.
 //!
 //! Every figure of gamehub is also printed as a ratio to each peer and to
 //! the floor; `target/bench/compare.json` holds everything and two SVG charts
 //! are drawn next to it.
 
 mod charts;
+mod cluster;
+mod play;
 mod servers;
+mod store;
 mod table;
 
+pub use cluster::ClusterFigures;
+pub use play::PlayStep;
 pub use servers::{Programs, ServerKind, watch_listening};
+pub use store::StoreFigures;
 
 use crate::client::Parser;
 use crate::procfs;
@@ -37,12 +52,35 @@ pub const MIN_DELIVERY: f64 = 0.999;
 /// Generator CPU (percent of its core) at which a step is generator-bound.
 pub const GENERATOR_BOUND_PERCENT: f64 = 90.0;
 
+/// A workload of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Suite {
+    /// W1 idle.
+    W1,
+    /// W2 fan-out (ladder and 80 % run).
+    W2,
+    /// W3 play.
+    W3,
+    /// W4 cluster (needs Redis).
+    W4,
+    /// W6 store.
+    W6,
+}
+
+impl Suite {
+    /// Every workload, in run order.
+    pub const ALL: [Suite; 5] = [Suite::W1, Suite::W2, Suite::W3, Suite::W4, Suite::W6];
+}
+
 /// What the runner runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareOptions {
     /// Servers to measure, in report order.
     pub servers: Vec<ServerKind>,
-    /// W1 sockets per server (0 skips W1).
+    /// Workloads to run.
+    pub workloads: Vec<Suite>,
+    /// W1 sockets per server.
     pub w1_sockets: usize,
     /// W1 hold, seconds.
     pub w1_hold_secs: f64,
@@ -54,6 +92,24 @@ pub struct CompareOptions {
     pub w2_rates: Vec<f64>,
     /// Seconds of sending per ladder step (the 80 % run takes twice as long).
     pub w2_step_secs: f64,
+    /// W3 rooms (two bots each).
+    pub w3_rooms: usize,
+    /// W3 target moves per second over all rooms, rising.
+    pub w3_rates: Vec<f64>,
+    /// W3 seconds of play per rate.
+    pub w3_secs: f64,
+    /// W4 rooms (players per room as W2's).
+    pub w4_rooms: usize,
+    /// W4 messages per second per player.
+    pub w4_rate_hz: f64,
+    /// W4 seconds of sending, in each of its two runs.
+    pub w4_secs: f64,
+    /// Redis `host:port` (loopback) the W4 instances share.
+    pub redis: String,
+    /// W6 rooms writing at once.
+    pub w6_rooms: usize,
+    /// W6 measured seconds per commit mode.
+    pub w6_secs: f64,
     /// Where results go.
     pub out_dir: PathBuf,
     /// Whether the generator pinned itself to one core and the servers to the other.
@@ -79,6 +135,12 @@ pub struct ServerReport {
     pub w2_steps: Vec<Step>,
     /// The W2 run at 80 % of the max sustained rate.
     pub w2_at_80: Option<Step>,
+    /// Every W3 rate run, in order.
+    pub w3_steps: Vec<PlayStep>,
+    /// W4, for servers that cluster through Redis.
+    pub w4: Option<ClusterFigures>,
+    /// W6, for gamehub.
+    pub w6: Option<StoreFigures>,
     /// Why some part did not run or failed, if so.
     pub problems: Vec<String>,
 }
@@ -176,7 +238,7 @@ pub async fn compare(options: CompareOptions) -> Result<CompareReport, String> {
     Ok(report)
 }
 
-/// W1 then the W2 ladder and the 80 % run against `kind`, each on a fresh server.
+/// The chosen workloads that `kind` can run, in order, each on a fresh server.
 async fn measure(kind: ServerKind, options: &CompareOptions) -> ServerReport {
     let mut report = ServerReport {
         kind,
@@ -184,16 +246,65 @@ async fn measure(kind: ServerKind, options: &CompareOptions) -> ServerReport {
         w1: None,
         w2_steps: Vec::new(),
         w2_at_80: None,
+        w3_steps: Vec::new(),
+        w4: None,
+        w6: None,
         problems: Vec::new(),
     };
-    if kind.speaks_socketio() && options.w1_sockets > 0 {
+    let runs = |suite| options.workloads.contains(&suite);
+    if runs(Suite::W1) && kind.speaks_socketio() {
         match run_w1(kind, options).await {
             Ok(figures) => report.w1 = Some(figures),
             Err(e) => report.problems.push(format!("W1: {e}")),
         }
     }
-    if let Err(e) = run_w2(kind, options, &mut report).await {
+    if runs(Suite::W2)
+        && let Err(e) = run_w2(kind, options, &mut report).await
+    {
         report.problems.push(format!("W2: {e}"));
+    }
+    if runs(Suite::W3) && kind.plays_games() {
+        match play::run(kind, options).await {
+            Ok(steps) => {
+                if let Some(failed) = steps.iter().find(|s| s.errors > 0) {
+                    report.problems.push(format!(
+                        "W3: {} errors at {}/s, first: {}",
+                        failed.errors,
+                        failed.target_per_sec,
+                        failed.first_error.as_deref().unwrap_or("?")
+                    ));
+                }
+                report.w3_steps = steps;
+            }
+            Err(e) => report.problems.push(format!("W3: {e}")),
+        }
+    }
+    if runs(Suite::W4) && kind.clusters() {
+        match cluster::run(kind, options).await {
+            Ok(figures) => {
+                if let Some(first) = &figures.first_error {
+                    report
+                        .problems
+                        .push(format!("W4: {} errors, first: {first}", figures.errors));
+                }
+                report.w4 = Some(figures);
+            }
+            Err(e) => report.problems.push(format!("W4: {e}")),
+        }
+    }
+    if runs(Suite::W6) && kind == ServerKind::Gamehub {
+        match store::run(options).await {
+            Ok(figures) => {
+                if figures.errors > 0 {
+                    report.problems.push(format!(
+                        "W6: {} failed writes or mismatches",
+                        figures.errors
+                    ));
+                }
+                report.w6 = Some(figures);
+            }
+            Err(e) => report.problems.push(format!("W6: {e}")),
+        }
     }
     report
 }

@@ -38,6 +38,17 @@ impl ServerKind {
     pub fn speaks_socketio(self) -> bool {
         self != ServerKind::Floor
     }
+
+    /// Whether it hosts tic-tac-toe games (W3): not the floor.
+    pub fn plays_games(self) -> bool {
+        self != ServerKind::Floor
+    }
+
+    /// Whether its instances can share rooms through Redis (W4): gamehub and
+    /// the Node peer (`@socket.io/redis-adapter`); the python peer has no adapter.
+    pub fn clusters(self) -> bool {
+        matches!(self, ServerKind::Gamehub | ServerKind::Node)
+    }
 }
 
 impl fmt::Display for ServerKind {
@@ -133,7 +144,19 @@ impl Programs {
 
     /// Starts `kind` on a free loopback port and waits for its `listening on` line.
     pub fn start(&self, kind: ServerKind) -> Result<Running, String> {
-        let (plain, database) = self.command(kind)?;
+        self.start_with(kind, &[], "")
+    }
+
+    /// [`Programs::start`] with extra environment; `name` tells instances of
+    /// one kind apart in the log file's name (`<kind>-<name>.log`).
+    pub fn start_with(
+        &self,
+        kind: ServerKind,
+        env: &[(&str, &str)],
+        name: &str,
+    ) -> Result<Running, String> {
+        let (mut plain, database) = self.command(kind)?;
+        plain.envs(env.iter().copied());
         let mut command = match self.server_core {
             // taskset execs the program, so the child's pid is the server's.
             Some(core) => {
@@ -155,7 +178,11 @@ impl Programs {
         };
         std::fs::create_dir_all(&self.log_dir)
             .map_err(|e| format!("creating {}: {e}", self.log_dir.display()))?;
-        let log_path = self.log_dir.join(format!("{kind}.log"));
+        let log_path = if name.is_empty() {
+            self.log_dir.join(format!("{kind}.log"))
+        } else {
+            self.log_dir.join(format!("{kind}-{name}.log"))
+        };
         let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
         let mut child = command

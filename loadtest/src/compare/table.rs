@@ -1,8 +1,9 @@
 //! The end-of-run tables: each server's figures side by side, then gamehub's as ratios to each other server.
 
-use super::{CompareReport, ServerKind, ServerReport, Step};
+use super::play;
+use super::{CompareReport, ServerKind, ServerReport, Step, Suite};
 
-/// Prints the W1, W2 and ratio tables.
+/// Prints the W1, W2, W3, W4, W6 and ratio tables.
 pub fn print(report: &CompareReport) {
     let servers = &report.servers;
     let o = &report.options;
@@ -15,7 +16,7 @@ pub fn print(report: &CompareReport) {
         .iter()
         .filter(|s| s.kind.speaks_socketio())
         .collect();
-    if o.w1_sockets > 0 && !w1.is_empty() {
+    if o.workloads.contains(&Suite::W1) && !w1.is_empty() {
         let rows = vec![
             row("sockets held", &w1, |s| s.w1.map(|w| w.sockets.to_string())),
             row("RSS per socket (KiB)", &w1, |s| {
@@ -41,7 +42,38 @@ pub fn print(report: &CompareReport) {
         );
     }
 
-    let all: Vec<&ServerReport> = servers.iter().collect();
+    if o.workloads.contains(&Suite::W2) {
+        print_w2(report);
+    }
+    if o.workloads.contains(&Suite::W3) {
+        print_w3(report);
+    }
+    if o.workloads.contains(&Suite::W4) {
+        print_w4(report);
+    }
+    if o.workloads.contains(&Suite::W6) {
+        print_w6(report);
+    }
+
+    if let Some(hub) = servers.iter().find(|s| s.kind == ServerKind::Gamehub) {
+        let others: Vec<&ServerReport> = servers
+            .iter()
+            .filter(|s| s.kind != ServerKind::Gamehub)
+            .collect();
+        if !others.is_empty() {
+            print_ratios(hub, &others);
+        }
+    }
+    for s in servers {
+        for problem in &s.problems {
+            println!("! {}: {problem}", s.kind);
+        }
+    }
+}
+
+fn print_w2(report: &CompareReport) {
+    let o = &report.options;
+    let all: Vec<&ServerReport> = report.servers.iter().collect();
     let rows = vec![
         row("max sustained deliveries/s", &all, |s| {
             s.w2_max().map(|m| {
@@ -85,21 +117,182 @@ pub fn print(report: &CompareReport) {
         &all,
         &rows,
     );
+}
 
-    if let Some(hub) = servers.iter().find(|s| s.kind == ServerKind::Gamehub) {
-        let others: Vec<&ServerReport> = servers
-            .iter()
-            .filter(|s| s.kind != ServerKind::Gamehub)
-            .collect();
-        if !others.is_empty() {
-            print_ratios(hub, &others);
-        }
+fn print_w3(report: &CompareReport) {
+    let o = &report.options;
+    let players: Vec<&ServerReport> = report
+        .servers
+        .iter()
+        .filter(|s| s.kind.plays_games())
+        .collect();
+    if players.is_empty() {
+        return;
     }
-    for s in servers {
-        for problem in &s.problems {
-            println!("! {}: {problem}", s.kind);
-        }
+    let mut rows = vec![row("acks", &players, |s| {
+        Some(if s.kind == ServerKind::Gamehub {
+            "durable (SQLite)".to_owned()
+        } else {
+            "in memory".to_owned()
+        })
+    })];
+    for &rate in &o.w3_rates {
+        let at = |s: &ServerReport| {
+            s.w3_steps
+                .iter()
+                .find(|p| p.target_per_sec == rate)
+                .cloned()
+        };
+        rows.push(row(&format!("{rate}/s: moves/s"), &players, |s| {
+            at(s).map(|p| {
+                let mark = if p.reached { "" } else { " (not reached)" };
+                format!("{:.0}{mark}", p.actions_per_sec)
+            })
+        }));
+        rows.push(row(
+            &format!("{rate}/s: ack p50 / p99 (ms)"),
+            &players,
+            |s| at(s).map(|p| format!("{:.2} / {:.2}", p.ack.p50_ms, p.ack.p99_ms)),
+        ));
+        rows.push(row(
+            &format!("{rate}/s: CPU-s per 1,000 moves"),
+            &players,
+            |s| {
+                at(s)
+                    .and_then(|p| p.cpu_secs_per_thousand)
+                    .map(|c| format!("{c:.3}"))
+            },
+        ));
     }
+    grid(
+        &format!(
+            "W3 play: {} tic-tac-toe rooms (two bots each), {} s per rate, a fresh server per rate",
+            o.w3_rooms, o.w3_secs
+        ),
+        &players,
+        &rows,
+    );
+}
+
+fn print_w4(report: &CompareReport) {
+    let o = &report.options;
+    let clustered: Vec<&ServerReport> = report
+        .servers
+        .iter()
+        .filter(|s| s.kind.clusters())
+        .collect();
+    if clustered.is_empty() {
+        return;
+    }
+    let w4 = |f: fn(&super::ClusterFigures) -> String| move |s: &ServerReport| s.w4.as_ref().map(f);
+    let rows = vec![
+        row(
+            "one instance: deliveries/s",
+            &clustered,
+            w4(|w| format!("{:.0}", w.baseline_per_sec)),
+        ),
+        row(
+            "one instance: p50 / p99 (ms)",
+            &clustered,
+            w4(|w| {
+                format!(
+                    "{:.2} / {:.2}",
+                    w.baseline_latency.p50_ms, w.baseline_latency.p99_ms
+                )
+            }),
+        ),
+        row(
+            "split over two: deliveries/s",
+            &clustered,
+            w4(|w| format!("{:.0}", w.split_per_sec)),
+        ),
+        row(
+            "split: delivery ratio",
+            &clustered,
+            w4(|w| format!("{:.5}", w.split_delivery)),
+        ),
+        row(
+            "split: p50 / p99 (ms)",
+            &clustered,
+            w4(|w| {
+                format!(
+                    "{:.2} / {:.2}",
+                    w.split_latency.p50_ms, w.split_latency.p99_ms
+                )
+            }),
+        ),
+        row(
+            "added p50 / p99 (ms)",
+            &clustered,
+            w4(|w| format!("{:+.2} / {:+.2}", w.added_p50_ms, w.added_p99_ms)),
+        ),
+        row("split: CPU-s per 1M (both instances)", &clustered, |s| {
+            s.w4.as_ref()
+                .and_then(|w| w.split_cpu_secs_per_million)
+                .map(|c| format!("{c:.2}"))
+        }),
+        row("split: Redis CPU-s per 1M", &clustered, |s| {
+            s.w4.as_ref()
+                .and_then(|w| w.redis_cpu_secs_per_million)
+                .map(|c| format!("{c:.2}"))
+        }),
+    ];
+    grid(
+        &format!(
+            "W4 cluster: {} rooms x {} players @ {} Hz, {} s per run, Redis {}",
+            o.w4_rooms, o.w2_players, o.w4_rate_hz, o.w4_secs, o.redis
+        ),
+        &clustered,
+        &rows,
+    );
+}
+
+fn print_w6(report: &CompareReport) {
+    let o = &report.options;
+    let hub: Vec<&ServerReport> = report
+        .servers
+        .iter()
+        .filter(|s| s.kind == ServerKind::Gamehub)
+        .collect();
+    if hub.is_empty() {
+        return;
+    }
+    let w6 = |f: fn(&super::StoreFigures) -> String| move |s: &ServerReport| s.w6.as_ref().map(f);
+    let rows = vec![
+        row(
+            "group commit: durable actions/s",
+            &hub,
+            w6(|w| format!("{:.0}", w.group_per_sec)),
+        ),
+        row("group commit: writes per commit", &hub, |s| {
+            s.w6.as_ref()
+                .and_then(|w| w.group_batch_mean)
+                .map(|b| format!("{b:.1}"))
+        }),
+        row(
+            "group commit: ack wait p99 (ms)",
+            &hub,
+            w6(|w| format!("{:.2}", w.group_ack_p99_ms)),
+        ),
+        row(
+            "one transaction per action: actions/s",
+            &hub,
+            w6(|w| format!("{:.0}", w.single_per_sec)),
+        ),
+        row(
+            "one transaction per action: p99 (ms)",
+            &hub,
+            w6(|w| format!("{:.2}", w.single_ack_p99_ms)),
+        ),
+    ];
+    grid(
+        &format!(
+            "W6 store: {} rooms, {} s per mode (gamehub only: the peers keep no journal)",
+            o.w6_rooms, o.w6_secs
+        ),
+        &hub,
+        &rows,
+    );
 }
 
 /// gamehub's figures over (or under) each other server's, oriented so that > 1 means gamehub is better.
@@ -138,6 +331,43 @@ fn print_ratios(hub: &ServerReport, others: &[&ServerReport]) {
                     .map(|r| format!("{r} @{} Hz", h.rate_hz))
             })
         }),
+        row("W3 highest move rate reached (more)", others, |p| {
+            let best = |s: &ServerReport| play::best(&s.w3_steps).map(|b| b.actions_per_sec);
+            ratio(best(hub), best(p), true)
+        }),
+        row("W3 ack p99 at a common rate (less)", others, |p| {
+            play::common(&hub.w3_steps, &p.w3_steps).and_then(|(h, o)| {
+                ratio(Some(h.ack.p99_ms), Some(o.ack.p99_ms), false)
+                    .map(|r| format!("{r} @{}/s", h.target_per_sec))
+            })
+        }),
+        row(
+            "W3 CPU-s per 1,000 moves at a common rate (less)",
+            others,
+            |p| {
+                play::common(&hub.w3_steps, &p.w3_steps).and_then(|(h, o)| {
+                    ratio(h.cpu_secs_per_thousand, o.cpu_secs_per_thousand, false)
+                        .map(|r| format!("{r} @{}/s", h.target_per_sec))
+                })
+            },
+        ),
+        row("W4 split deliveries/s (more)", others, |p| {
+            let split = |s: &ServerReport| s.w4.as_ref().map(|w| w.split_per_sec);
+            ratio(split(hub), split(p), true)
+        }),
+        row("W4 split p99 (less)", others, |p| {
+            let p99 = |s: &ServerReport| s.w4.as_ref().map(|w| w.split_latency.p99_ms);
+            ratio(p99(hub), p99(p), false)
+        }),
+        row(
+            "W4 split CPU-s per 1M, both instances (less)",
+            others,
+            |p| {
+                let cpu =
+                    |s: &ServerReport| s.w4.as_ref().and_then(|w| w.split_cpu_secs_per_million);
+                ratio(cpu(hub), cpu(p), false)
+            },
+        ),
     ];
     grid(
         "gamehub versus each (>1: gamehub better; for the floor, the share of the floor's result)",
