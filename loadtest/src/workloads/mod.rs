@@ -4,6 +4,7 @@
 //! result struct, so the `loadtest` binary and the smoke test run the same code.
 //! W3 and W5 share the tic-tac-toe bots of [`tictactoe`]; W4 reuses W2's core.
 
+mod deliveries;
 mod tictactoe;
 pub mod w1;
 pub mod w2;

@@ -1,12 +1,13 @@
 //! W2 fan-out: rooms of players chatting at a fixed rate; delivery ratio and latency of every push.
 //!
-//! Each `room:chat` text is 32 ASCII digits: the send time in nanoseconds
-//! since the run started, zero-padded. The server broadcasts it to the whole
-//! room, sender included, so every message is expected `players` times.
+//! Each `room:chat` text is a [`stamp`]: the send time in nanoseconds since
+//! the run started. The server broadcasts it to the whole room, sender
+//! included, so every message is expected `players` times.
 
+use super::deliveries::{Counters, Deliveries, collect, drain, stamp};
 use super::{disconnect_all, load_config, progress_bar, setup_rooms};
 use crate::client::{Client, ClientConfig, Event, Overflow, Parser};
-use crate::report::{Errors, Latency, ServerProbe, ServerUsage, latency_histogram};
+use crate::report::{Errors, Latency, ServerProbe, ServerUsage};
 use crate::target::require_loopback;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -71,13 +72,6 @@ pub struct W2Result {
     pub errors: Errors,
 }
 
-/// Counters shared by all sender and receiver tasks, for progress and totals.
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    received: AtomicU64,
-}
-
 /// Runs W2: sets up the rooms, sends for `seconds`, drains, and reports.
 /// Fails before sending if the options are out of bounds or any socket cannot join.
 pub async fn w2(options: W2Options) -> Result<W2Result, String> {
@@ -106,22 +100,8 @@ pub(crate) async fn w2_probing(
         .chain(extra.iter().copied())
         .collect();
     let mut run = fan_out(members, Pace::of(&options), &probes, options.progress).await?;
-    let server = run.usage[0];
     let extra_usage = run.usage.split_off(1);
-    let result = W2Result {
-        setup_secs,
-        messages_sent: run.messages_sent,
-        expected_deliveries: run.expected_deliveries,
-        deliveries: run.deliveries,
-        delivery_ratio: run.delivery_ratio(),
-        deliveries_per_sec: run.deliveries_per_sec(),
-        latency: run.latency,
-        cpu_secs_per_million_deliveries: run.cpu_secs_per_million(server.map(|s| s.cpu_secs)),
-        server,
-        errors: run.errors,
-        options,
-    };
-    Ok((result, extra_usage))
+    Ok((run.into_w2_result(options, setup_secs), extra_usage))
 }
 
 /// Connects `rooms` rooms of `players` through `urls` (see [`setup_rooms`])
@@ -192,10 +172,30 @@ pub(crate) struct FanOut {
     pub silent_members: u64,
     /// Failed acks, malformed pushes, lost connections.
     pub errors: Errors,
-    seconds: f64,
+    /// Seconds of sending.
+    pub seconds: f64,
 }
 
 impl FanOut {
+    /// The figures of a W2 run with `options` (the server's usage is the
+    /// first probe's), as the socket.io and the floor runs both report them.
+    pub fn into_w2_result(self, options: W2Options, setup_secs: f64) -> W2Result {
+        let server = self.usage.first().copied().flatten();
+        W2Result {
+            setup_secs,
+            messages_sent: self.messages_sent,
+            expected_deliveries: self.expected_deliveries,
+            deliveries: self.deliveries,
+            delivery_ratio: self.delivery_ratio(),
+            deliveries_per_sec: self.deliveries_per_sec(),
+            latency: self.latency,
+            cpu_secs_per_million_deliveries: self.cpu_secs_per_million(server.map(|s| s.cpu_secs)),
+            server,
+            errors: self.errors,
+            options,
+        }
+    }
+
     /// `deliveries / expected_deliveries` (0 when nothing was expected).
     pub fn delivery_ratio(&self) -> f64 {
         if self.expected_deliveries == 0 {
@@ -242,8 +242,7 @@ pub(crate) async fn fan_out(
         let events = client.take_events();
         receivers.push(tokio::spawn(receive(
             events,
-            epoch,
-            Arc::clone(&counters),
+            Deliveries::new(epoch, Arc::clone(&counters)),
             stop_rx.clone(),
         )));
         // Spread the first sends over one period so the load is even.
@@ -278,32 +277,31 @@ pub(crate) async fn fan_out(
     }
     let messages_sent = counters.sent.load(Ordering::Relaxed);
     let expected = messages_sent * pace.players as u64;
-    let drain_end = Instant::now() + Duration::from_secs_f64(pace.drain_secs);
-    while counters.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    drain(
+        &counters,
+        expected,
+        Duration::from_secs_f64(pace.drain_secs),
+    )
+    .await;
     let after: Vec<_> = probes.iter().map(ServerProbe::sample).collect();
 
     let _ = stop_tx.send(true);
-    let mut histogram = latency_histogram();
-    let mut silent_members = 0;
-    for receiver in receivers {
-        let (h, receiver_errors) = receiver.await.map_err(|e| format!("receiver task: {e}"))?;
-        silent_members += u64::from(h.is_empty() && messages_sent > 0);
-        histogram
-            .add(h)
-            .map_err(|e| format!("merging histograms: {e}"))?;
-        errors.merge(receiver_errors);
-    }
+    let received = collect(receivers).await?;
+    errors.merge(received.errors);
     let clients = clients.into_iter().filter_map(Arc::into_inner).collect();
     disconnect_all(clients).await;
 
     Ok(FanOut {
-        silent_members,
+        // Nobody can have received anything when nothing was sent.
+        silent_members: if messages_sent > 0 {
+            received.silent
+        } else {
+            0
+        },
         messages_sent,
         expected_deliveries: expected,
         deliveries: counters.received.load(Ordering::Relaxed),
-        latency: Latency::from_micros(&histogram),
+        latency: Latency::from_micros(&received.histogram),
         usage: probes
             .iter()
             .zip(before.into_iter().zip(after))
@@ -356,7 +354,7 @@ impl Sender {
                     }
                     let chat = RoomChat {
                         room_id: self.room_id.clone(),
-                        text: format!("{:032}", self.epoch.elapsed().as_nanos()),
+                        text: stamp(self.epoch),
                     };
                     let client = &*self.client;
                     acks.push(async move {
@@ -381,24 +379,18 @@ impl Sender {
 /// push until `stop` turns true.
 async fn receive(
     mut events: mpsc::Receiver<Event>,
-    epoch: Instant,
-    counters: Arc<Counters>,
+    mut deliveries: Deliveries,
     mut stop: watch::Receiver<bool>,
 ) -> (Histogram<u64>, Errors) {
-    let mut histogram = latency_histogram();
     let mut errors = Errors::default();
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Some((name, data)) if name == event_names::ROOM_CHAT => {
-                    let sent = data.get("text").and_then(|t| t.as_str()).and_then(|t| t.parse::<u128>().ok());
-                    let Some(sent) = sent else {
+                    let text = data.get("text").and_then(|t| t.as_str());
+                    if !text.is_some_and(|t| deliveries.record(t)) {
                         errors.add(format!("room:chat push without a send time: {data}"));
-                        continue;
-                    };
-                    let micros = epoch.elapsed().as_nanos().saturating_sub(sent) / 1000;
-                    histogram.saturating_record((micros as u64).max(1));
-                    counters.received.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 Some(_) => {}
                 None => {
@@ -409,7 +401,7 @@ async fn receive(
             _ = stop.changed() => break,
         }
     }
-    (histogram, errors)
+    (deliveries.into_histogram(), errors)
 }
 
 #[cfg(test)]

@@ -5,15 +5,16 @@
 //! text message it receives is a delivery. Figures are reported in
 //! [`W2Result`], so they line up with a socket.io run of the same options.
 
-use super::w2::validate;
+use super::deliveries::{Counters, Deliveries, collect, drain, stamp};
+use super::w2::{FanOut, validate};
 use super::{W2Options, W2Result, progress_bar};
 use crate::client::{connect_tcp, split_base_url};
-use crate::report::{Errors, Latency, ServerProbe, latency_histogram};
+use crate::report::{Errors, Latency, ServerProbe};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -25,12 +26,6 @@ type Ws = WebSocketStream<TcpStream>;
 
 /// Sockets connected at the same time during setup.
 const CONNECTS_IN_FLIGHT: usize = 64;
-
-#[derive(Default)]
-struct Counters {
-    sent: AtomicU64,
-    received: AtomicU64,
-}
 
 /// Runs W2 against a floor server at `options.url`.
 pub async fn w2_floor(options: W2Options) -> Result<W2Result, String> {
@@ -72,8 +67,7 @@ pub async fn w2_floor(options: W2Options) -> Result<W2Result, String> {
         let (sink, stream) = ws.split();
         receivers.push(tokio::spawn(receive(
             stream,
-            epoch,
-            Arc::clone(&counters),
+            Deliveries::new(epoch, Arc::clone(&counters)),
             stop_rx.clone(),
         )));
         let first = send_start + period.mul_f64(i as f64 / total as f64);
@@ -94,42 +88,32 @@ pub async fn w2_floor(options: W2Options) -> Result<W2Result, String> {
     }
     let messages_sent = counters.sent.load(Ordering::Relaxed);
     let expected = messages_sent * options.players as u64;
-    let drain_end = Instant::now() + Duration::from_secs_f64(options.drain_secs);
-    while counters.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_end {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    drain(
+        &counters,
+        expected,
+        Duration::from_secs_f64(options.drain_secs),
+    )
+    .await;
     let after = probe.sample();
     let _ = stop_tx.send(true);
-    let mut histogram = latency_histogram();
-    for receiver in receivers {
-        let (h, e) = receiver.await.map_err(|e| format!("receiver task: {e}"))?;
-        histogram
-            .add(h)
-            .map_err(|e| format!("merging histograms: {e}"))?;
-        errors.merge(e);
-    }
+    let received = collect(receivers).await?;
+    errors.merge(received.errors);
 
-    let deliveries = counters.received.load(Ordering::Relaxed);
-    let server = probe.usage(before, after);
-    Ok(W2Result {
-        setup_secs,
+    let run = FanOut {
         messages_sent,
         expected_deliveries: expected,
-        deliveries,
-        delivery_ratio: if expected == 0 {
-            0.0
+        deliveries: counters.received.load(Ordering::Relaxed),
+        latency: Latency::from_micros(&received.histogram),
+        usage: vec![probe.usage(before, after)],
+        silent_members: if messages_sent > 0 {
+            received.silent
         } else {
-            deliveries as f64 / expected as f64
+            0
         },
-        deliveries_per_sec: deliveries as f64 / options.seconds,
-        latency: Latency::from_micros(&histogram),
-        cpu_secs_per_million_deliveries: server
-            .filter(|_| deliveries > 0)
-            .map(|s| s.cpu_secs / deliveries as f64 * 1e6),
-        server,
         errors,
-        options,
-    })
+        seconds: options.seconds,
+    };
+    Ok(run.into_w2_result(options, setup_secs))
 }
 
 /// Sends one timestamp per `period` from `first` until `end`, skipping ticks a slow generator missed.
@@ -145,8 +129,7 @@ async fn send(
     let mut tick = tokio::time::interval_at(first, period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     while tick.tick().await < end {
-        let text = format!("{:032}", epoch.elapsed().as_nanos());
-        if let Err(e) = sink.send(Message::text(text)).await {
+        if let Err(e) = sink.send(Message::text(stamp(epoch))).await {
             errors.add(format!("floor send: {e}"));
             break;
         }
@@ -158,23 +141,18 @@ async fn send(
 /// Records the latency of every text message until `stop` turns true.
 async fn receive(
     mut stream: SplitStream<Ws>,
-    epoch: Instant,
-    counters: Arc<Counters>,
+    mut deliveries: Deliveries,
     mut stop: watch::Receiver<bool>,
 ) -> (Histogram<u64>, Errors) {
-    let mut histogram = latency_histogram();
     let mut errors = Errors::default();
     loop {
         tokio::select! {
             message = stream.next() => match message {
-                Some(Ok(Message::Text(text))) => match text.as_str().parse::<u128>() {
-                    Ok(sent) => {
-                        let micros = epoch.elapsed().as_nanos().saturating_sub(sent) / 1000;
-                        histogram.saturating_record((micros as u64).max(1));
-                        counters.received.fetch_add(1, Ordering::Relaxed);
+                Some(Ok(Message::Text(text))) => {
+                    if !deliveries.record(text.as_str()) {
+                        errors.add(format!("floor message without a send time: {text}"));
                     }
-                    Err(_) => errors.add(format!("floor message without a send time: {text}")),
-                },
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     errors.add(format!("floor socket: {e}"));
@@ -188,5 +166,5 @@ async fn receive(
             _ = stop.changed() => break,
         }
     }
-    (histogram, errors)
+    (deliveries.into_histogram(), errors)
 }
