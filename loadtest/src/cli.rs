@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use loadtest::client::Parser as WireParser;
 use loadtest::report::{print_table, write_json};
 use loadtest::workloads::{W1Options, W1Result, W2Options, W2Result, w1, w2, w2_floor};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Benchmark workloads against a gamehub server on loopback.
 ///
@@ -153,17 +153,16 @@ pub async fn run(args: Args) -> Result<(), String> {
                 w2(options).await?
             };
             print_table("W2 fan-out", &w2_rows(&result));
-            let chart = bench_dir(&common).join("w2-latency.svg");
             let title = format!(
                 "W2 latency by percentile ({:.0} deliveries/s)",
                 result.deliveries_per_sec
             );
-            loadtest::chart::latency_by_percentile(
-                &chart,
+            latency_chart(
+                &common,
+                "w2",
                 &title,
                 &[(common.url.clone(), result.latency)],
             )?;
-            println!("\nwrote {}", chart.display());
             save(&common, "w2", &result)
         }
         Workload::Compare(args) => compare::run(args).await,
@@ -263,28 +262,14 @@ fn w2_rows(r: &W2Result) -> Vec<(String, String)> {
         ),
         row("delivery ratio", format!("{:.6}", r.delivery_ratio)),
         row("deliveries/s", format!("{:.0}", r.deliveries_per_sec)),
-        row(
-            "latency p50 / p90 / p99 / p99.9",
-            format!(
-                "{:.2} / {:.2} / {:.2} / {:.2} ms",
-                l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms
-            ),
-        ),
+        row("latency p50 / p90 / p99 / p99.9", percentiles(l)),
         row("latency max", format!("{:.2} ms", l.max_ms)),
-        row(
-            "server CPU",
-            opt(r.server, |s| format!("{:.2} s", s.cpu_secs)),
-        ),
+        row("server CPU", cpu(r.server)),
         row(
             "server CPU-s per 1M deliveries",
             opt(r.cpu_secs_per_million_deliveries, |c| format!("{c:.2}")),
         ),
-        row(
-            "server RSS before / after",
-            opt(r.server, |s| {
-                format!("{} / {} KiB", s.rss_before_kb, s.rss_after_kb)
-            }),
-        ),
+        row("server RSS before / after", rss(r.server)),
         row("errors", errors_text(r.errors.count, &r.errors.first)),
     ]
 }
@@ -293,5 +278,55 @@ fn errors_text(count: u64, first: &[String]) -> String {
     match first.first() {
         None => count.to_string(),
         Some(e) => format!("{count} (first: {e})"),
+    }
+}
+
+/// Draws `series` by percentile to `<workload>-latency.svg`, next to the JSON.
+fn latency_chart(
+    common: &Common,
+    workload: &str,
+    title: &str,
+    series: &[(String, loadtest::report::Latency)],
+) -> Result<(), String> {
+    let chart = bench_dir(common).join(format!("{workload}-latency.svg"));
+    loadtest::chart::latency_by_percentile(&chart, title, series)?;
+    println!("\nwrote {}", chart.display());
+    Ok(())
+}
+
+/// Writes `result` to `path`, for the workloads that name their JSON file in
+/// full rather than through [`Common`] (W5 and W6 start no server of `--url`).
+fn write_result<T: serde::Serialize>(path: &Path, result: &T) -> Result<(), String> {
+    write_json(path, result).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!("\nwrote {}", path.display());
+    Ok(())
+}
+
+/// A latency's p50 / p90 / p99 / p99.9.
+fn percentiles(l: &loadtest::report::Latency) -> String {
+    format!(
+        "{:.2} / {:.2} / {:.2} / {:.2} ms",
+        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms
+    )
+}
+
+/// A server's CPU time over the run.
+fn cpu(usage: Option<loadtest::report::ServerUsage>) -> String {
+    opt(usage, |s| format!("{:.2} s", s.cpu_secs))
+}
+
+/// A server's RSS before and after the run.
+fn rss(usage: Option<loadtest::report::ServerUsage>) -> String {
+    opt(usage, |s| {
+        format!("{} / {} KiB", s.rss_before_kb, s.rss_after_kb)
+    })
+}
+
+/// The play target of W3 and W5: moves per second over all rooms, 0 for unpaced.
+fn move_target(rate: f64) -> String {
+    if rate > 0.0 {
+        format!("{rate} moves/s")
+    } else {
+        "as fast as acks allow".to_owned()
     }
 }

@@ -1,6 +1,8 @@
 //! `loadtest w3`: its flags and its table.
 
-use super::{Common, bench_dir, errors_text, opt, row, save};
+use super::{
+    Common, cpu, errors_text, latency_chart, move_target, opt, percentiles, row, rss, save,
+};
 use loadtest::report::print_table;
 use loadtest::workloads::{W3Options, W3Result, w3};
 
@@ -37,24 +39,18 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     })
     .await?;
     print_table("W3 play", &rows(&result));
-    let chart = bench_dir(&common).join("w3-latency.svg");
     let title = format!(
         "W3 durable ack round trip by percentile ({:.0} moves/s)",
         result.actions_per_sec
     );
-    loadtest::chart::latency_by_percentile(&chart, &title, &[(common.url.clone(), result.ack)])?;
-    println!("\nwrote {}", chart.display());
+    latency_chart(&common, "w3", &title, &[(common.url.clone(), result.ack)])?;
     save(&common, "w3", &result)
 }
 
 fn rows(r: &W3Result) -> Vec<(String, String)> {
     let o = &r.options;
     let l = &r.ack;
-    let target = if o.rate > 0.0 {
-        format!("{} moves/s", o.rate)
-    } else {
-        "as fast as acks allow".to_owned()
-    };
+    let target = move_target(o.rate);
     vec![
         row(
             "tictactoe rooms, target, time",
@@ -62,30 +58,16 @@ fn rows(r: &W3Result) -> Vec<(String, String)> {
         ),
         row("moves acknowledged", r.actions),
         row("moves/s achieved", format!("{:.0}", r.actions_per_sec)),
-        row(
-            "ack round trip p50 / p90 / p99 / p99.9",
-            format!(
-                "{:.2} / {:.2} / {:.2} / {:.2} ms",
-                l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms
-            ),
-        ),
+        row("ack round trip p50 / p90 / p99 / p99.9", percentiles(l)),
         row("ack round trip max", format!("{:.2} ms", l.max_ms)),
         row("games finished", r.games_finished),
         row("rooms created", r.rooms_created),
-        row(
-            "server CPU",
-            opt(r.server, |s| format!("{:.2} s", s.cpu_secs)),
-        ),
+        row("server CPU", cpu(r.server)),
         row(
             "server CPU-s per 1,000 moves",
             opt(r.cpu_secs_per_thousand_actions, |c| format!("{c:.4}")),
         ),
-        row(
-            "server RSS before / after",
-            opt(r.server, |s| {
-                format!("{} / {} KiB", s.rss_before_kb, s.rss_after_kb)
-            }),
-        ),
+        row("server RSS before / after", rss(r.server)),
         row("arena", &r.arena),
         row("errors", errors_text(r.errors.count, &r.errors.first)),
     ]

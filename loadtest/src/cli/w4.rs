@@ -1,6 +1,6 @@
 //! `loadtest w4`: its flags and its table.
 
-use super::{Common, bench_dir, errors_text, opt, row, save};
+use super::{Common, cpu, errors_text, latency_chart, opt, row, save};
 use loadtest::report::{Latency, ServerUsage, print_table};
 use loadtest::workloads::{W4Options, W4Result, w4};
 
@@ -56,7 +56,6 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     })
     .await?;
     print_table("W4 cluster", &rows(&result));
-    let chart = bench_dir(&common).join("w4-latency.svg");
     let title = format!(
         "W4 latency by percentile, one instance vs split over two ({} x {} @ {} Hz)",
         result.options.rooms, result.options.players, result.options.rate_hz
@@ -65,17 +64,12 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
         ("one instance".to_owned(), result.baseline.latency),
         ("split over two + Redis".to_owned(), result.split.latency),
     ];
-    loadtest::chart::latency_by_percentile(&chart, &title, &series)?;
-    println!("\nwrote {}", chart.display());
+    latency_chart(&common, "w4", &title, &series)?;
     save(&common, "w4", &result)
 }
 
 fn latency(l: &Latency) -> String {
     format!("{:.2} / {:.2} / {:.2} ms", l.p50_ms, l.p99_ms, l.max_ms)
-}
-
-fn cpu(usage: Option<ServerUsage>) -> String {
-    opt(usage, |s| format!("{:.2} s", s.cpu_secs))
 }
 
 fn rows(r: &W4Result) -> Vec<(String, String)> {

@@ -1,7 +1,7 @@
 //! `loadtest w5`: its flags and its table; exits nonzero when an acknowledged move was lost.
 
-use super::{errors_text, opt, row};
-use loadtest::report::{print_table, write_json};
+use super::{errors_text, move_target, opt, row, write_result};
+use loadtest::report::{ServerUsage, print_table};
 use loadtest::workloads::{W5Options, W5Result, w5};
 use std::path::PathBuf;
 
@@ -68,8 +68,7 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     let path = args
         .json
         .unwrap_or_else(|| PathBuf::from("target/bench/w5.json"));
-    write_json(&path, &result).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    println!("\nwrote {}", path.display());
+    write_result(&path, &result)?;
     if !result.lost.is_empty() {
         println!("\nLOST acknowledged moves:");
         for lost in &result.lost {
@@ -95,14 +94,17 @@ fn secs(s: Option<f64>) -> String {
     s.map_or_else(|| "not reached".to_owned(), |s| format!("{s:.2} s"))
 }
 
+/// The hub's CPU time and its RSS at the end.
+fn cpu_rss(usage: Option<ServerUsage>) -> String {
+    opt(usage, |u| {
+        format!("{:.2} s / {} KiB", u.cpu_secs, u.rss_after_kb)
+    })
+}
+
 fn rows(r: &W5Result) -> Vec<(String, String)> {
     let o = &r.options;
     let c = &r.churn;
-    let target = if o.rate > 0.0 {
-        format!("{} moves/s", o.rate)
-    } else {
-        "as fast as acks allow".to_owned()
-    };
+    let target = move_target(o.rate);
     vec![
         row(
             "clients in games, play target",
@@ -115,21 +117,14 @@ fn rows(r: &W5Result) -> Vec<(String, String)> {
                 o.warmup_secs, r.actions, r.games_finished, r.ack.p50_ms, r.ack.p99_ms
             ),
         ),
-        row(
-            "hub CPU / RSS over the warmup",
-            opt(r.hub_play, |u| {
-                format!("{:.2} s / {} KiB", u.cpu_secs, u.rss_after_kb)
-            }),
-        ),
+        row("hub CPU / RSS over the warmup", cpu_rss(r.hub_play)),
         row(
             "kill -9 to listening again",
             format!("{:.2} s", r.kill_to_listening_secs),
         ),
         row(
             "restarted hub CPU / RSS (start to end)",
-            opt(r.hub_restarted, |u| {
-                format!("{:.2} s / {} KiB", u.cpu_secs, u.rss_after_kb)
-            }),
+            cpu_rss(r.hub_restarted),
         ),
         row(
             "back in seat, state checked: 50 % / 99 % / 100 %",

@@ -1,8 +1,8 @@
 //! `loadtest w6`: its flags and its tables.
 
-use super::{errors_text, row};
+use super::{errors_text, row, write_result};
 use gamehub::store::{Checkpoints, SyncMode};
-use loadtest::report::{print_table, write_json};
+use loadtest::report::print_table;
 use loadtest::workloads::w6::{CommitMode, ModeResult, W6Modes};
 use loadtest::workloads::{W6Options, W6Result, w6};
 use std::path::PathBuf;
@@ -78,8 +78,7 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     }
     print_table("W6 store: summary", &summary_rows(&result));
 
-    write_json(&args.json, &result).map_err(|e| format!("writing {}: {e}", args.json.display()))?;
-    println!("\nwrote {}", args.json.display());
+    write_result(&args.json, &result)?;
     let chart = args.json.with_extension("svg");
     let series: Vec<(String, _)> = result
         .modes
