@@ -17,21 +17,69 @@ fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+// The sizes each workload runs at here: small enough for seconds, large
+// enough that every room has several players. Tests set pids and targets.
+
+fn w1_options(url: &str) -> W1Options {
+    W1Options {
+        url: url.to_owned(),
+        sockets: 20,
+        hold_secs: 1.0,
+        server_pid: None,
+        parser: Parser::Json,
+        progress: false,
+    }
+}
+
+fn w2_options(url: &str) -> W2Options {
+    W2Options {
+        url: url.to_owned(),
+        rooms: 2,
+        players: 10,
+        rate_hz: 2.0,
+        seconds: 2.0,
+        drain_secs: 5.0,
+        server_pid: None,
+        parser: Parser::Json,
+        progress: false,
+    }
+}
+
+fn w3_options(url: &str) -> W3Options {
+    W3Options {
+        url: url.to_owned(),
+        rooms: 3,
+        rate: 60.0,
+        seconds: 2.0,
+        server_pid: None,
+        progress: false,
+    }
+}
+
+fn w4_options(url: &str, url2: &str, redis: &str) -> W4Options {
+    W4Options {
+        url: url.to_owned(),
+        url2: url2.to_owned(),
+        rooms: 2,
+        players: 10,
+        rate_hz: 2.0,
+        seconds: 2.0,
+        drain_secs: 5.0,
+        server_pid: None,
+        server_pid2: None,
+        redis: redis.to_owned(),
+        progress: false,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn w2_and_w1_against_the_hub() {
     let hub = Hub::start(&[]);
     let pid = Some(hub.child.id());
 
     let r = w2(W2Options {
-        url: hub.url.clone(),
-        rooms: 2,
-        players: 10,
-        rate_hz: 2.0,
-        seconds: 2.0,
-        drain_secs: 5.0,
         server_pid: pid,
-        parser: Parser::Json,
-        progress: false,
+        ..w2_options(&hub.url)
     })
     .await
     .expect("W2 runs");
@@ -46,12 +94,8 @@ async fn w2_and_w1_against_the_hub() {
     assert!(r.cpu_secs_per_million_deliveries.is_some());
 
     let r = w1(W1Options {
-        url: hub.url.clone(),
-        sockets: 20,
-        hold_secs: 1.0,
         server_pid: pid,
-        parser: Parser::Json,
-        progress: false,
+        ..w1_options(&hub.url)
     })
     .await
     .expect("W1 runs");
@@ -66,12 +110,8 @@ async fn w3_plays_durable_moves() {
     // Each game leaves a finished room behind for ROOM_LINGER_SECS.
     let hub = Hub::start(&[("ROOM_LINGER_SECS", "1")]);
     let r = w3(W3Options {
-        url: hub.url.clone(),
-        rooms: 3,
-        rate: 60.0,
-        seconds: 2.0,
         server_pid: Some(hub.child.id()),
-        progress: false,
+        ..w3_options(&hub.url)
     })
     .await
     .expect("W3 runs");
@@ -112,17 +152,9 @@ async fn w4_delivers_everything_across_two_instances() {
         .trim_end_matches('/')
         .to_owned();
     let r = w4(W4Options {
-        url: a.url.clone(),
-        url2: b.url.clone(),
-        rooms: 2,
-        players: 10,
-        rate_hz: 2.0,
-        seconds: 2.0,
-        drain_secs: 5.0,
         server_pid: Some(a.child.id()),
         server_pid2: Some(b.child.id()),
-        redis: redis_addr,
-        progress: false,
+        ..w4_options(&a.url, &b.url, &redis_addr)
     })
     .await
     .expect("W4 runs");
@@ -190,55 +222,18 @@ async fn w5_loses_no_acknowledged_move_across_kill_9() {
 
 #[tokio::test]
 async fn non_loopback_targets_are_refused() {
-    let options = W2Options {
-        url: "http://192.0.2.1:3000".to_owned(),
-        rooms: 1,
-        players: 2,
-        rate_hz: 1.0,
-        seconds: 1.0,
-        drain_secs: 0.0,
-        server_pid: None,
-        parser: Parser::Json,
-        progress: false,
-    };
-    let err = w2(options).await.unwrap_err();
+    // The sizes are valid, so only the target can be what is refused.
+    let err = w2(w2_options("http://192.0.2.1:3000")).await.unwrap_err();
     assert!(err.contains("loopback"), "{err}");
-    let err = w1(W1Options {
-        url: "http://example.com:80".to_owned(),
-        sockets: 10,
-        hold_secs: 0.0,
-        server_pid: None,
-        parser: Parser::Json,
-        progress: false,
-    })
-    .await
-    .unwrap_err();
+    let err = w1(w1_options("http://example.com:80")).await.unwrap_err();
     assert!(err.contains("loopback"), "{err}");
-    let err = w3(W3Options {
-        url: "http://10.1.2.3:3000".to_owned(),
-        rooms: 1,
-        rate: 1.0,
-        seconds: 1.0,
-        server_pid: None,
-        progress: false,
-    })
-    .await
-    .unwrap_err();
+    let err = w3(w3_options("http://10.1.2.3:3000")).await.unwrap_err();
     assert!(err.contains("loopback"), "{err}");
-    let err = w4(W4Options {
-        url: "http://127.0.0.1:1".to_owned(),
-        url2: "http://192.0.2.7:3000".to_owned(),
-        rooms: 1,
-        players: 2,
-        rate_hz: 1.0,
-        seconds: 1.0,
-        drain_secs: 0.0,
-        server_pid: None,
-        server_pid2: None,
-        redis: "127.0.0.1:6379".to_owned(),
-        progress: false,
-    })
-    .await
-    .unwrap_err();
+    let options = w4_options(
+        "http://127.0.0.1:1",
+        "http://192.0.2.7:3000",
+        "127.0.0.1:6379",
+    );
+    let err = w4(options).await.unwrap_err();
     assert!(err.contains("loopback"), "{err}");
 }
