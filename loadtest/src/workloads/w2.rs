@@ -86,28 +86,52 @@ pub(crate) async fn w2_probing(
 ) -> Result<(W2Result, Vec<Option<ServerUsage>>), String> {
     validate(&options)?;
     let probe = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
+    let probes: Vec<ServerProbe> = std::iter::once(probe)
+        .chain(extra.iter().copied())
+        .collect();
+    let (setup, mut run) = join_and_fan_out(&[&options.url], &options, &probes).await?;
+    let extra_usage = run.usage.split_off(1);
+    Ok((run.into_w2_result(options, setup.secs), extra_usage))
+}
+
+/// How the rooms of a fan-out run were set up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Setup {
+    /// Seconds to get every socket connected and in its room.
+    pub secs: f64,
+    /// Setup requests retried (see `join_ack`).
+    pub retries: u64,
+}
+
+/// A whole fan-out run with `options`' sizes and pace, W2's and W4's split
+/// run alike: joins the rooms through `urls` (see [`join_members`]), then
+/// runs [`fan_out`] on them, reading `probes`.
+pub(crate) async fn join_and_fan_out(
+    urls: &[&str],
+    options: &W2Options,
+    probes: &[ServerProbe],
+) -> Result<(Setup, FanOut), String> {
     let start = Instant::now();
-    let (members, _retries) = join_members(
-        &[&options.url],
+    let (members, retries) = join_members(
+        urls,
         options.rooms,
         options.players,
         options.parser,
         options.progress,
     )
     .await?;
-    let setup_secs = start.elapsed().as_secs_f64();
-    let probes: Vec<ServerProbe> = std::iter::once(probe)
-        .chain(extra.iter().copied())
-        .collect();
-    let mut run = fan_out(members, Pace::of(&options), &probes, options.progress).await?;
-    let extra_usage = run.usage.split_off(1);
-    Ok((run.into_w2_result(options, setup_secs), extra_usage))
+    let setup = Setup {
+        secs: start.elapsed().as_secs_f64(),
+        retries,
+    };
+    let run = fan_out(members, options, probes).await?;
+    Ok((setup, run))
 }
 
 /// Connects `rooms` rooms of `players` through `urls` (see [`setup_rooms`])
 /// and lists every member with its room id; fails if any socket cannot join.
 /// Also returns how many setup requests were retried (see `join_ack`).
-pub(crate) async fn join_members(
+async fn join_members(
     urls: &[&str],
     rooms: usize,
     players: usize,
@@ -128,31 +152,6 @@ pub(crate) async fn join_members(
         members.extend(clients.into_iter().map(|c| (room_id.clone(), c)));
     }
     Ok((members, retries.into_inner()))
-}
-
-/// How the members of a fan-out run send: the W2 options that W4 shares.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pace {
-    /// Members per room: each message is expected this many times.
-    pub players: usize,
-    /// Messages per second each member sends.
-    pub rate_hz: f64,
-    /// Seconds of sending.
-    pub seconds: f64,
-    /// Seconds to wait for the last deliveries after sending.
-    pub drain_secs: f64,
-}
-
-impl Pace {
-    /// The pace of a W2 run.
-    pub fn of(o: &W2Options) -> Pace {
-        Pace {
-            players: o.players,
-            rate_hz: o.rate_hz,
-            seconds: o.seconds,
-            drain_secs: o.drain_secs,
-        }
-    }
 }
 
 /// What one fan-out run measured.
@@ -219,21 +218,21 @@ impl FanOut {
 }
 
 /// The core of W2 (and of W4's split run): every member, already in its room,
-/// sends `room:chat` at `pace` and records the latency of every push it gets;
-/// then waits for the last deliveries and leaves. `probes` (hubs, Redis) are
+/// sends `room:chat` at `options.rate_hz` for `options.seconds` and records
+/// the latency of every push it gets; then waits up to `options.drain_secs`
+/// for the last deliveries and leaves. `probes` (hubs, Redis) are
 /// read before sending and after draining.
-pub(crate) async fn fan_out(
+async fn fan_out(
     members: Vec<(String, Client)>,
-    pace: Pace,
+    options: &W2Options,
     probes: &[ServerProbe],
-    progress: bool,
 ) -> Result<FanOut, String> {
     let epoch = Instant::now();
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let period = Duration::from_secs_f64(1.0 / pace.rate_hz);
+    let period = Duration::from_secs_f64(1.0 / options.rate_hz);
     let send_start = Instant::now() + Duration::from_millis(50);
-    let send_end = send_start + Duration::from_secs_f64(pace.seconds);
+    let send_end = send_start + Duration::from_secs_f64(options.seconds);
     let before: Vec<_> = probes.iter().map(ServerProbe::sample).collect();
     let mut senders = Vec::with_capacity(members.len());
     let mut receivers = Vec::with_capacity(members.len());
@@ -256,7 +255,11 @@ pub(crate) async fn fan_out(
         senders.push(tokio::spawn(sender.run(first, period, send_end)));
     }
 
-    let bar = progress_bar(progress, (pace.seconds * 1000.0) as u64, "send ms");
+    let bar = progress_bar(
+        options.progress,
+        (options.seconds * 1000.0) as u64,
+        "send ms",
+    );
     while Instant::now() < send_end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         bar.set_position(send_start.elapsed().as_millis() as u64);
@@ -276,11 +279,11 @@ pub(crate) async fn fan_out(
         clients.push(client);
     }
     let messages_sent = counters.sent.load(Ordering::Relaxed);
-    let expected = messages_sent * pace.players as u64;
+    let expected = messages_sent * options.players as u64;
     drain(
         &counters,
         expected,
-        Duration::from_secs_f64(pace.drain_secs),
+        Duration::from_secs_f64(options.drain_secs),
     )
     .await;
     let after: Vec<_> = probes.iter().map(ServerProbe::sample).collect();
@@ -308,7 +311,7 @@ pub(crate) async fn fan_out(
             .map(|(probe, (b, a))| probe.usage(b, a))
             .collect(),
         errors,
-        seconds: pace.seconds,
+        seconds: options.seconds,
     })
 }
 

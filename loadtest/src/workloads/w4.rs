@@ -8,7 +8,7 @@
 //! `room:join`, `room:chat`), so any server with a Redis adapter can be the
 //! target, not only the hub.
 
-use super::w2::{FanOut, Pace, fan_out, join_members, validate as validate_w2, w2_probing};
+use super::w2::{FanOut, Setup, join_and_fan_out, validate as validate_w2, w2_probing};
 use super::{W2Options, W2Result};
 use crate::client::Parser;
 use crate::report::{Errors, Latency, ServerProbe, ServerUsage};
@@ -17,7 +17,6 @@ use serde::Serialize;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 /// What W4 runs.
 #[derive(Debug, Clone, Serialize)]
@@ -103,25 +102,41 @@ pub struct W4Result {
     pub redis_split: Option<ServerUsage>,
 }
 
-/// Runs W4: the baseline on `url`, then the split run, and reports both.
-pub async fn w4(options: W4Options) -> Result<W4Result, String> {
-    let w2_options = W2Options {
-        url: options.url.clone(),
-        rooms: options.rooms,
-        players: options.players,
-        rate_hz: options.rate_hz,
-        seconds: options.seconds,
-        drain_secs: options.drain_secs,
-        server_pid: options.server_pid,
-        parser: Parser::Json,
-        progress: options.progress,
-    };
-    validate_w2(&w2_options)?;
-    require_loopback(&options.url2).map_err(|e| e.to_string())?;
-    if options.players < 2 {
+impl W4Options {
+    /// The W2 options of the baseline: the same sizes and pace on `url` alone.
+    /// The split run goes at the same pace, over both instances.
+    fn baseline(&self) -> W2Options {
+        W2Options {
+            url: self.url.clone(),
+            rooms: self.rooms,
+            players: self.players,
+            rate_hz: self.rate_hz,
+            seconds: self.seconds,
+            drain_secs: self.drain_secs,
+            server_pid: self.server_pid,
+            // Only the W2 subset of the contract, so any server can be the target.
+            parser: Parser::Json,
+            progress: self.progress,
+        }
+    }
+}
+
+/// Bounds: W2's for the baseline, then what splitting a room over two
+/// instances and reading Redis need.
+fn validate(o: &W4Options) -> Result<(), String> {
+    validate_w2(&o.baseline())?;
+    require_loopback(&o.url2).map_err(|e| e.to_string())?;
+    if o.players < 2 {
         return Err("--players must be at least 2 to split a room over two instances".to_owned());
     }
-    require_loopback(&format!("http://{}", options.redis)).map_err(|e| format!("--redis: {e}"))?;
+    require_loopback(&format!("http://{}", o.redis)).map_err(|e| format!("--redis: {e}"))?;
+    Ok(())
+}
+
+/// Runs W4: the baseline on `url`, then the split run, and reports both.
+pub async fn w4(options: W4Options) -> Result<W4Result, String> {
+    validate(&options)?;
+    let w2_options = options.baseline();
     let probe2 = ServerProbe::new(options.server_pid2).map_err(|e| format!("server pid 2: {e}"))?;
     let (redis_pid, redis_note) = match redis_pid(&options.redis).await {
         Ok(pid) => match ServerProbe::new(Some(pid)) {
@@ -136,24 +151,9 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
     let (baseline, redis_baseline) = w2_probing(w2_options.clone(), &[redis]).await?;
 
     let probe1 = ServerProbe::new(options.server_pid).map_err(|e| format!("server pid: {e}"))?;
-    let start = Instant::now();
-    let (members, setup_retries) = join_members(
-        &[&options.url, &options.url2],
-        options.rooms,
-        options.players,
-        Parser::Json,
-        options.progress,
-    )
-    .await?;
-    let setup_secs = start.elapsed().as_secs_f64();
-    let run = fan_out(
-        members,
-        Pace::of(&w2_options),
-        &[probe1, probe2, redis],
-        options.progress,
-    )
-    .await?;
-    let split = split_run(&run, setup_secs, setup_retries);
+    let urls = [options.url.as_str(), options.url2.as_str()];
+    let (setup, run) = join_and_fan_out(&urls, &w2_options, &[probe1, probe2, redis]).await?;
+    let split = split_run(&run, setup);
 
     Ok(W4Result {
         added_p50_ms: split.latency.p50_ms - baseline.latency.p50_ms,
@@ -168,12 +168,12 @@ pub async fn w4(options: W4Options) -> Result<W4Result, String> {
     })
 }
 
-fn split_run(run: &FanOut, setup_secs: f64, setup_retries: u64) -> SplitRun {
+fn split_run(run: &FanOut, setup: Setup) -> SplitRun {
     let (server, server2) = (run.usage[0], run.usage[1]);
     let both = server.zip(server2).map(|(a, b)| a.cpu_secs + b.cpu_secs);
     SplitRun {
-        setup_secs,
-        setup_retries,
+        setup_secs: setup.secs,
+        setup_retries: setup.retries,
         messages_sent: run.messages_sent,
         expected_deliveries: run.expected_deliveries,
         deliveries: run.deliveries,
@@ -229,6 +229,54 @@ fn info_process_id(info: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn options() -> W4Options {
+        W4Options {
+            url: "http://127.0.0.1:3000".to_owned(),
+            url2: "http://127.0.0.1:3001".to_owned(),
+            rooms: 2,
+            players: 10,
+            rate_hz: 2.0,
+            seconds: 2.0,
+            drain_secs: 2.0,
+            server_pid: None,
+            server_pid2: None,
+            redis: "127.0.0.1:6379".to_owned(),
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn bounds() {
+        assert!(validate(&options()).is_ok());
+        let bad = [
+            // W2's bounds, through the baseline.
+            W4Options {
+                url: "http://192.168.1.1:3000".to_owned(),
+                ..options()
+            },
+            W4Options {
+                rate_hz: 0.0,
+                ..options()
+            },
+            // W4's own.
+            W4Options {
+                url2: "http://192.168.1.2:3000".to_owned(),
+                ..options()
+            },
+            W4Options {
+                players: 1,
+                ..options()
+            },
+            W4Options {
+                redis: "192.168.1.3:6379".to_owned(),
+                ..options()
+            },
+        ];
+        for o in bad {
+            assert!(validate(&o).is_err(), "{o:?}");
+        }
+    }
 
     #[test]
     fn process_id_from_info() {
