@@ -48,6 +48,7 @@ async fn every_server_runs_the_suite_at_tiny_sizes() {
         w3_rooms: 2,
         w3_rates: vec![20.0, 40.0],
         w3_secs: 2.0,
+        w3_warmup_secs: 0.5,
         w4_rooms: 2,
         w4_rate_hz: 2.0,
         w4_secs: 1.0,

@@ -46,6 +46,7 @@ async fn w3_plays_whole_games(kind: ServerKind) {
         rooms,
         rate: 50.0,
         seconds: 2.0,
+        warmup_secs: 0.0,
         server_pid: Some(peer.pid),
         progress: false,
     })

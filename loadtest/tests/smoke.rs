@@ -51,6 +51,7 @@ fn w3_options(url: &str) -> W3Options {
         rooms: 3,
         rate: 60.0,
         seconds: 2.0,
+        warmup_secs: 0.0,
         server_pid: None,
         progress: false,
     }

@@ -42,9 +42,12 @@ pub(super) struct Args {
     /// each on a fresh server, stopping after the first one not reached.
     #[arg(long, value_delimiter = ',', default_values_t = [1000.0, 5000.0, 10000.0])]
     w3_rates: Vec<f64>,
-    /// W3 seconds of play per rate.
+    /// W3 seconds of play measured per rate.
     #[arg(long, default_value_t = 10.0)]
     w3_secs: f64,
+    /// W3 seconds of play before the measured ones (a fresh server warms up).
+    #[arg(long, default_value_t = 2.0)]
+    w3_warmup: f64,
     /// W4 rooms (players per room: --players).
     #[arg(long, default_value_t = 100)]
     w4_rooms: usize,
@@ -137,6 +140,7 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
         w3_rooms: args.w3_rooms,
         w3_rates,
         w3_secs: args.w3_secs,
+        w3_warmup_secs: args.w3_warmup,
         w4_rooms: args.w4_rooms,
         w4_rate_hz: args.w4_rate,
         w4_secs: args.w4_secs,

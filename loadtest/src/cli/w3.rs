@@ -22,9 +22,12 @@ pub(super) struct Args {
     /// Target moves per second over all rooms; 0 = as fast as acks allow.
     #[arg(long, default_value_t = 1000.0)]
     rate: f64,
-    /// Seconds of play.
+    /// Seconds of play measured.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Seconds of play before the measured ones, left out of every figure.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
 }
 
 pub(super) async fn run(args: Args) -> Result<(), String> {
@@ -34,6 +37,7 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
         rooms: args.rooms,
         rate: args.rate,
         seconds: args.seconds,
+        warmup_secs: args.warmup,
         server_pid: common.server_pid,
         progress: !common.quiet,
     })
@@ -54,7 +58,10 @@ fn rows(r: &W3Result) -> Vec<(String, String)> {
     vec![
         row(
             "tictactoe rooms, target, time",
-            format!("{} rooms (2 bots each), {target}, {} s", o.rooms, o.seconds),
+            format!(
+                "{} rooms (2 bots each), {target}, {} s after {} s of warm-up",
+                o.rooms, o.seconds, o.warmup_secs
+            ),
         ),
         row("moves acknowledged", r.actions),
         row("moves/s achieved", format!("{:.0}", r.actions_per_sec)),

@@ -96,8 +96,10 @@ pub struct CompareOptions {
     pub w3_rooms: usize,
     /// W3 target moves per second over all rooms, rising.
     pub w3_rates: Vec<f64>,
-    /// W3 seconds of play per rate.
+    /// W3 seconds of play measured per rate.
     pub w3_secs: f64,
+    /// W3 seconds of play before the measured ones, per rate.
+    pub w3_warmup_secs: f64,
     /// W4 rooms (players per room as W2's).
     pub w4_rooms: usize,
     /// W4 messages per second per player.

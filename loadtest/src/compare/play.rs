@@ -45,6 +45,7 @@ pub async fn run(kind: ServerKind, options: &CompareOptions) -> Result<Vec<PlayS
             rooms: options.w3_rooms,
             rate,
             seconds: options.w3_secs,
+            warmup_secs: options.w3_warmup_secs,
             server_pid: Some(server.pid),
             progress: options.progress,
         })

@@ -166,8 +166,8 @@ fn print_w3(report: &CompareReport) {
     }
     grid(
         &format!(
-            "W3 play: {} tic-tac-toe rooms (two bots each), {} s per rate, a fresh server per rate",
-            o.w3_rooms, o.w3_secs
+            "W3 play: {} tic-tac-toe rooms (two bots each), {} s per rate after {} s of warm-up, a fresh server per rate",
+            o.w3_rooms, o.w3_secs, o.w3_warmup_secs
         ),
         &players,
         &rows,

@@ -35,8 +35,11 @@ pub struct W3Options {
     pub rooms: usize,
     /// Target moves per second over all rooms; 0 = each room as fast as its acks come back.
     pub rate: f64,
-    /// Seconds of play.
+    /// Seconds of play measured.
     pub seconds: f64,
+    /// Seconds of play before the measured ones, left out of every figure
+    /// (a fresh server's first moves pay for cold caches, a JIT, a young database).
+    pub warmup_secs: f64,
     /// Server pid, to read its CPU time and RSS from `/proc`.
     pub server_pid: Option<u32>,
     /// Draw a progress bar on stderr.
@@ -51,15 +54,15 @@ pub struct W3Result {
     pub options: W3Options,
     /// Seconds to connect every bot (guest token + CONNECT).
     pub setup_secs: f64,
-    /// Moves acknowledged ok.
+    /// Moves acknowledged ok in the measured seconds.
     pub actions: u64,
     /// `actions / seconds`.
     pub actions_per_sec: f64,
     /// Ack round trip of every acknowledged move.
     pub ack: Latency,
-    /// Games played to their end.
+    /// Games played to their end in the measured seconds.
     pub games_finished: u64,
-    /// Rooms created (the first of each pair included).
+    /// Rooms created over the whole run, warm-up included (the first of each pair too).
     pub rooms_created: u64,
     /// Server CPU and RSS over the play, with `server_pid`.
     pub server: Option<ServerUsage>,
@@ -89,26 +92,32 @@ pub async fn w3(options: W3Options) -> Result<W3Result, String> {
 
     let counters = Arc::new(Counters::default());
     let start = Instant::now() + Duration::from_millis(50);
-    let end = start + Duration::from_secs_f64(options.seconds);
+    let measured_from = start + Duration::from_secs_f64(options.warmup_secs);
+    let end = measured_from + Duration::from_secs_f64(options.seconds);
     // Each room moves once per `period`; the rooms' first ticks are spread over one period.
     let period =
         (options.rate > 0.0).then(|| Duration::from_secs_f64(options.rooms as f64 / options.rate));
-    let before = probe.sample();
     let n = pairs.len();
     let tasks: Vec<_> = pairs
         .into_iter()
         .enumerate()
         .map(|(i, pair)| {
             let pacer = period.map(|p| Pacer::new(start + p.mul_f64(i as f64 / n as f64), p));
-            tokio::spawn(play(pair, pacer, end, i as u64, Arc::clone(&counters)))
+            let window = Window {
+                from: measured_from,
+                end,
+            };
+            tokio::spawn(play(pair, pacer, window, i as u64, Arc::clone(&counters)))
         })
         .collect();
 
     let bar = progress_bar(
         options.progress,
-        (options.seconds * 1000.0) as u64,
+        ((options.warmup_secs + options.seconds) * 1000.0) as u64,
         "play ms",
     );
+    tokio::time::sleep_until(measured_from).await;
+    let before = probe.sample();
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
         bar.set_position(start.elapsed().as_millis() as u64);
@@ -167,6 +176,9 @@ fn validate(o: &W3Options) -> Result<(), String> {
     if !(o.seconds > 0.0 && o.seconds <= 3600.0) {
         return Err("--seconds must be in (0, 3600]".to_owned());
     }
+    if !(0.0..=3600.0).contains(&o.warmup_secs) {
+        return Err("--warmup must be in [0, 3600] seconds".to_owned());
+    }
     Ok(())
 }
 
@@ -210,15 +222,23 @@ pub(crate) async fn connect_pairs(
     Ok(pairs)
 }
 
-/// One pair's play until `end`: a room, paced moves by whichever bot's turn
-/// it is, a new room after each game. Returns the pair, its ack histogram
-/// and its errors. A refused or unanswered request is counted and the pair
+/// The part of a run whose moves count: from `from` (after the warm-up) to `end`.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Instant,
+    end: Instant,
+}
+
+/// One pair's play until `window.end`: a room, paced moves by whichever bot's
+/// turn it is, a new room after each game. Moves acknowledged and games ended
+/// before `window.from` are left out. Returns the pair, its ack histogram
+/// and its errors (warm-up included: an error is an error). A refused or unanswered request is counted and the pair
 /// goes on (in a new room if its board can no longer be trusted); a lost
 /// connection ends its play.
 async fn play(
     mut pair: Pair,
     mut pacer: Option<Pacer>,
-    end: Instant,
+    window: Window,
     seed: u64,
     counters: Arc<Counters>,
 ) -> (Pair, Histogram<u64>, Errors) {
@@ -226,6 +246,7 @@ async fn play(
     let mut histogram = latency_histogram();
     let mut errors = Errors::default();
     let mut in_room = false;
+    let end = window.end;
     while Instant::now() < end {
         let step = async {
             if !in_room {
@@ -244,12 +265,16 @@ async fn play(
                 let bot = &mut pair.bots[mover];
                 let cell = bot.choose_cell(&mut rng)?;
                 let (acked, rtt) = bot.place(cell).await?;
-                histogram.saturating_record((rtt.as_micros() as u64).max(1));
-                counters.actions.fetch_add(1, Ordering::Relaxed);
+                if Instant::now() >= window.from {
+                    histogram.saturating_record((rtt.as_micros() as u64).max(1));
+                    counters.actions.fetch_add(1, Ordering::Relaxed);
+                }
                 bot.catch_up(acked.seq).await?;
             }
             if pair.game_over() {
-                counters.games.fetch_add(1, Ordering::Relaxed);
+                if Instant::now() >= window.from {
+                    counters.games.fetch_add(1, Ordering::Relaxed);
+                }
                 in_room = false;
             }
             Ok::<_, PlayError>(())
@@ -287,6 +312,7 @@ mod tests {
             rooms: 4,
             rate: 100.0,
             seconds: 2.0,
+            warmup_secs: 0.0,
             server_pid: None,
             progress: false,
         }
@@ -317,6 +343,10 @@ mod tests {
             },
             W3Options {
                 seconds: 0.0,
+                ..options()
+            },
+            W3Options {
+                warmup_secs: -1.0,
                 ..options()
             },
         ];
