@@ -29,7 +29,7 @@ pub(super) struct Args {
     #[arg(long, default_value_t = 10)]
     players: usize,
     /// W2 ladder, messages per second per player, comma-separated
-    /// [default: 0.2,0.5,1,2,5,10,20; with --full also 15, 30, 40].
+    /// [default: 0.2,0.5,1,2,5,7.5,10,15,20; with --full also 30, 40].
     #[arg(long, value_delimiter = ',')]
     rates: Option<Vec<f64>>,
     /// Seconds of sending per W2 step [default: 5, 10 with --full].
@@ -91,9 +91,11 @@ pub(super) async fn run(args: Args) -> Result<(), String> {
     w3_rates.sort_by(f64::total_cmp);
     w3_rates.dedup();
     let mut rates = args.rates.unwrap_or_else(|| {
-        let mut rates = vec![0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0];
+        // 7.5 and 15 Hz: a server whose limit lies between 5 and 10 or 10 and
+        // 20 Hz would otherwise be rated at half of what it sustains.
+        let mut rates = vec![0.2, 0.5, 1.0, 2.0, 5.0, 7.5, 10.0, 15.0, 20.0];
         if args.full {
-            rates.extend([15.0, 30.0, 40.0]);
+            rates.extend([30.0, 40.0]);
         }
         rates
     });
