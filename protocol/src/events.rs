@@ -135,6 +135,19 @@ pub struct RoomEvent {
     pub event: serde_json::Value,
 }
 
+/// [`RoomEvent`] borrowed: the same JSON, for a sender that keeps its events
+/// and would otherwise copy each one (and the room id) for every broadcast.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomEventRef<'a> {
+    /// Room id.
+    pub room_id: &'a str,
+    /// Position in the room's event stream, from 1.
+    pub seq: u64,
+    /// `{"type": ..., ...}`: a [`LifecycleEvent`] or a game's own event.
+    pub event: &'a serde_json::Value,
+}
+
 /// `room:chat` (server to client).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,4 +194,29 @@ pub enum LifecycleEvent {
         /// The seat.
         seat: u8,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RoomEvent, RoomEventRef};
+    use serde_json::json;
+
+    /// The borrowed form is only a cheaper way to send the same `room:event`.
+    #[test]
+    fn room_event_ref_serializes_as_room_event() {
+        let event = json!({"type": "placed", "seat": 1, "cell": 4, "mark": "O"});
+        let owned = RoomEvent {
+            room_id: "a1b2c3d4e5f6".into(),
+            seq: 42,
+            event: event.clone(),
+        };
+        let borrowed = RoomEventRef {
+            room_id: "a1b2c3d4e5f6",
+            seq: 42,
+            event: &event,
+        };
+        let sent = serde_json::to_string(&borrowed).unwrap();
+        assert_eq!(sent, serde_json::to_string(&owned).unwrap());
+        assert_eq!(serde_json::from_str::<RoomEvent>(&sent).unwrap(), owned);
+    }
 }

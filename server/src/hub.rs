@@ -5,7 +5,7 @@ use crate::auth::Tokens;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::HubError;
-use crate::room::{Member, RoomAnswer, RoomCall, Rooms};
+use crate::room::{Member, RoomAnswer, RoomCall, RoomHandle, Rooms};
 use crate::store::Store;
 use protocol::RoomInfo;
 use std::sync::Arc;
@@ -89,7 +89,20 @@ impl Hub {
         member: Member,
         call: RoomCall,
     ) -> Result<RoomAnswer, HubError> {
-        match (self.inner.rooms.find(room), &self.inner.cluster) {
+        self.call_room_found(self.inner.rooms.find(room), room, member, call)
+            .await
+    }
+
+    /// [`Hub::call_room`] for a caller that has looked `room` up among this
+    /// instance's rooms already (`local`), so the hot path looks once.
+    pub async fn call_room_found(
+        &self,
+        local: Option<RoomHandle>,
+        room: &str,
+        member: Member,
+        call: RoomCall,
+    ) -> Result<RoomAnswer, HubError> {
+        match (local, &self.inner.cluster) {
             (Some(local), _) => local.call(member, call).await,
             // Boxed: forwarding over Redis is a large future, and every event
             // handler's future (moved into a task of its own per event) would

@@ -4,7 +4,7 @@
 
 use crate::cluster::membership;
 use futures_util::future::BoxFuture;
-use protocol::events::{ChatLine, RoomEvent};
+use protocol::events::{ChatLine, RoomEventRef};
 use serde::Serialize;
 use socketioxide::adapter::Adapter;
 use socketioxide::socket::Sid;
@@ -23,7 +23,7 @@ pub fn personal_room(sid: Sid) -> String {
 #[serde(untagged)]
 pub enum Outgoing<'a> {
     /// `room:event`
-    Event(&'a RoomEvent),
+    Event(&'a RoomEventRef<'a>),
     /// `room:chat`
     Chat(&'a ChatLine),
 }

@@ -16,7 +16,7 @@ use protocol::events::{
     RoomSync, Synced,
 };
 use protocol::{Empty, ErrorCode};
-use request::{EventMetrics, Req, respond};
+use request::{ActionMetrics, EventMetrics, Req, respond};
 use serde::Deserialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -133,19 +133,24 @@ fn install_handlers<A: Adapter>(s: &SocketRef<A>, hub: &Hub) {
     on!(ev::ROOM_SYNC, room_sync);
     {
         let hub = hub.clone();
-        s.on(ev::ROOM_ACTION, move |s: SocketRef<A>, req: Req<RoomAction>, ack: AckSender<A>| {
-            let hub = hub.clone();
-            async move {
-                let started = Instant::now();
-                let (game, result) = room_action(&hub, &s, req).await;
-                let code = result.as_ref().err().map_or("ok", |e| e.code().as_str());
-                metrics::counter!("gamehub_actions_total", "game" => game.clone(), "code" => code).increment(1);
-                metrics::histogram!("gamehub_action_duration_seconds", "game" => game)
-                    .record(started.elapsed().as_secs_f64());
-                static METRICS: OnceLock<EventMetrics> = OnceLock::new();
-                respond(ack, METRICS.get_or_init(|| EventMetrics::new(ev::ROOM_ACTION)), started, result);
-            }
-        });
+        s.on(
+            ev::ROOM_ACTION,
+            move |s: SocketRef<A>, req: Req<RoomAction>, ack: AckSender<A>| {
+                let hub = hub.clone();
+                async move {
+                    let started = Instant::now();
+                    let (action_metrics, result) = room_action(&hub, &s, req).await;
+                    action_metrics.record(started, &result);
+                    static METRICS: OnceLock<EventMetrics> = OnceLock::new();
+                    respond(
+                        ack,
+                        METRICS.get_or_init(|| EventMetrics::new(ev::ROOM_ACTION)),
+                        started,
+                        result,
+                    );
+                }
+            },
+        );
     }
     let hub = hub.clone();
     s.on_disconnect(move |s: SocketRef<A>| async move {
@@ -258,25 +263,24 @@ async fn room_action<A: Adapter>(
     hub: &Hub,
     s: &SocketRef<A>,
     Req(req): Req<RoomAction>,
-) -> (String, Result<ActionDone, HubError>) {
+) -> (&'static ActionMetrics, Result<ActionDone, HubError>) {
     let (session, req) = match req {
         Ok(r) => r,
-        Err(e) => return (String::from("unknown"), Err(e)),
+        Err(e) => return (ActionMetrics::of(ActionMetrics::UNKNOWN), Err(e)),
     };
-    let game = hub
-        .rooms()
-        .find(&req.room_id)
-        .map_or_else(|| String::from("remote"), |r| r.game().to_string());
+    // One lookup of the room serves both the metrics' game and the call.
+    let local = hub.rooms().find(&req.room_id);
+    let metrics = ActionMetrics::of(local.as_ref().map_or(ActionMetrics::REMOTE, |r| r.game()));
     let call = RoomCall::Action { action: req.action };
     let result = match hub
-        .call_room(&req.room_id, member(hub, s, &session), call)
+        .call_room_found(local, &req.room_id, member(hub, s, &session), call)
         .await
     {
         Ok(RoomAnswer::Seq { seq }) => Ok(ActionDone { seq }),
         Ok(other) => Err(unexpected(other)),
         Err(e) => Err(e),
     };
-    (game, result)
+    (metrics, result)
 }
 
 async fn room_chat<A: Adapter>(

@@ -15,7 +15,7 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// A checked request of type `T` from a session, or why it was refused.
@@ -124,6 +124,56 @@ impl EventMetrics {
             ok: metrics::counter!("gamehub_events_total", "event" => event, "code" => "ok"),
             duration: metrics::histogram!("gamehub_event_duration_seconds", "event" => event),
         }
+    }
+}
+
+/// The metrics of `room:action` by game: each game's, `remote` (the room is
+/// not on this instance) and `unknown` (the payload was refused). Handles are
+/// looked up once per process, like [`EventMetrics`], and the game label is
+/// never copied per action.
+pub struct ActionMetrics {
+    game: &'static str,
+    ok: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+impl ActionMetrics {
+    /// Label of an action whose room is not on this instance.
+    pub const REMOTE: &'static str = "remote";
+    /// Label of an action refused before its room was known.
+    pub const UNKNOWN: &'static str = "unknown";
+
+    /// The metrics of `game` (a name from [`crate::game::GAMES`], [`Self::REMOTE`]
+    /// or [`Self::UNKNOWN`]; any other name counts as unknown).
+    pub fn of(game: &str) -> &'static ActionMetrics {
+        static ALL: OnceLock<Vec<ActionMetrics>> = OnceLock::new();
+        let all = ALL.get_or_init(|| {
+            crate::game::GAMES
+                .iter()
+                .copied()
+                .chain([Self::REMOTE, Self::UNKNOWN])
+                .map(|game| ActionMetrics {
+                    game,
+                    ok: metrics::counter!("gamehub_actions_total", "game" => game, "code" => "ok"),
+                    duration: metrics::histogram!("gamehub_action_duration_seconds", "game" => game),
+                })
+                .collect()
+        });
+        all.iter()
+            .find(|m| m.game == game)
+            .unwrap_or_else(|| &all[all.len() - 1])
+    }
+
+    /// Counts one action's answer by code and records how long it took.
+    pub fn record<T>(&self, started: Instant, result: &Result<T, HubError>) {
+        match result {
+            Ok(_) => self.ok.increment(1),
+            Err(e) => {
+                metrics::counter!("gamehub_actions_total", "game" => self.game, "code" => e.code().as_str())
+                    .increment(1);
+            }
+        }
+        self.duration.record(started.elapsed().as_secs_f64());
     }
 }
 

@@ -13,7 +13,7 @@ use crate::room::RoomId;
 use crate::store::{Input, JournalEntry, RoomSnapshot, StoredRoom, WriteOp, encode, encode_entry};
 use protocol::events::LifecycleEvent;
 use protocol::{PlayerRef, RoomStatus, SeatedPlayer};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, warn};
@@ -214,7 +214,8 @@ impl RoomActor {
 
         let sent = Instant::now();
         let written = self.env.store.write(ops).await;
-        metrics::histogram!("gamehub_room_commit_wait_seconds")
+        static WAIT: OnceLock<metrics::Histogram> = OnceLock::new();
+        WAIT.get_or_init(|| metrics::histogram!("gamehub_room_commit_wait_seconds"))
             .record(sent.elapsed().as_secs_f64());
         if let Err(e) = written {
             error!(room = %self.id, cause = %e, "commit failed; rebuilding the room from the database");

@@ -21,7 +21,7 @@ use protocol::{PlayerInfo, PlayerRef, RoomInfo, RoomStatus, event_names};
 use serde_json::Value;
 use socketioxide::socket::Sid;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -160,7 +160,8 @@ impl RoomActor {
             tokio::select! {
                 posted = rx.recv() => match posted {
                     Some(Posted { msg, at }) => {
-                        metrics::histogram!("gamehub_room_mailbox_wait_seconds")
+                        static WAIT: OnceLock<metrics::Histogram> = OnceLock::new();
+                        WAIT.get_or_init(|| metrics::histogram!("gamehub_room_mailbox_wait_seconds"))
                             .record(at.elapsed().as_secs_f64());
                         self.handle(msg).await;
                     }

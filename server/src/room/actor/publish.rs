@@ -5,7 +5,7 @@ use super::RoomActor;
 use crate::game::GameEvent;
 use crate::room::fanout::Outgoing;
 use protocol::event_names;
-use protocol::events::RoomEvent;
+use protocol::events::RoomEventRef;
 use serde_json::Value;
 use tracing::warn;
 
@@ -55,10 +55,10 @@ impl RoomActor {
         seq: u64,
         event: &Value,
     ) -> Result<(), String> {
-        let payload = RoomEvent {
-            room_id: self.id.to_string(),
+        let payload = RoomEventRef {
+            room_id: &self.id,
             seq,
-            event: event.clone(),
+            event,
         };
         self.env
             .fanout
