@@ -9,7 +9,7 @@ use fred::prelude::{Expiration, KeysInterface, SetsInterface};
 use protocol::RoomInfo;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -30,12 +30,34 @@ pub(super) struct Directory {
 }
 
 impl Directory {
+    /// Notes the instances whose entries were read at `now`, and answers
+    /// (and forgets) those unseen for longer than `ttl`.
+    fn seen(&mut self, alive: &HashSet<String>, now: Instant, ttl: Duration) -> Vec<String> {
+        for node in alive {
+            self.last_seen.insert(node.clone(), now);
+        }
+        let gone: Vec<String> = self
+            .last_seen
+            .iter()
+            .filter(|(_, seen)| now.saturating_duration_since(**seen) > ttl)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in &gone {
+            self.last_seen.remove(node);
+        }
+        gone
+    }
+
     /// After an outage of the link, every known instance gets a fresh TTL to
-    /// announce itself again.
-    pub fn resumed(&mut self) {
-        let now = Instant::now();
+    /// announce itself again, starting `lag` from now: another instance's link
+    /// may come back that much later than this one's.
+    pub fn resumed(&mut self, lag: Duration) {
+        self.resumed_at(Instant::now(), lag);
+    }
+
+    fn resumed_at(&mut self, now: Instant, lag: Duration) {
         for seen in self.last_seen.values_mut() {
-            *seen = now;
+            *seen = now + lag;
         }
     }
 }
@@ -139,19 +161,7 @@ pub(super) async fn refresh(cluster: &Cluster) {
             .directory
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        for node in &alive {
-            dir.last_seen.insert(node.clone(), now);
-        }
-        let gone: Vec<String> = dir
-            .last_seen
-            .iter()
-            .filter(|(_, seen)| now.duration_since(**seen) > ttl)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for node in &gone {
-            dir.last_seen.remove(node);
-        }
+        let gone = dir.seen(&alive, Instant::now(), ttl);
         // Keep the owners of rooms on instances that are down.
         for (room, node) in dir.owners.drain() {
             if !alive.contains(&node) {
@@ -171,5 +181,51 @@ pub(super) async fn refresh(cluster: &Cluster) {
             info!(node = %node, "an instance stopped answering; its sockets leave our rooms");
             rooms.node_gone(node.as_str().into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Directory;
+    use std::collections::HashSet;
+    use std::time::{Duration, Instant};
+
+    const TTL: Duration = Duration::from_secs(2);
+
+    fn set(nodes: &[&str]) -> HashSet<String> {
+        nodes.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn an_instance_is_gone_only_when_unseen_for_a_whole_ttl() {
+        let mut dir = Directory::default();
+        let t0 = Instant::now();
+        assert!(dir.seen(&set(&["a", "b"]), t0, TTL).is_empty());
+        // An empty read (Redis restarted without its data) drops nobody.
+        assert!(dir.seen(&set(&[]), t0 + TTL, TTL).is_empty());
+        assert_eq!(
+            dir.seen(&set(&["a"]), t0 + TTL + Duration::from_millis(1), TTL),
+            ["b"]
+        );
+        // Once gone, it is not reported again.
+        assert!(dir.seen(&set(&["a"]), t0 + 3 * TTL, TTL).is_empty());
+    }
+
+    #[test]
+    fn after_an_outage_the_others_get_a_ttl_counted_from_when_they_can_be_back() {
+        let mut dir = Directory::default();
+        let t0 = Instant::now();
+        assert!(dir.seen(&set(&["a", "b"]), t0, TTL).is_empty());
+        // The link was down for a long time; it is back at t1, and another
+        // instance's link may come back up to `lag` later.
+        let t1 = t0 + 10 * TTL;
+        let lag = Duration::from_millis(2200);
+        dir.resumed_at(t1, lag);
+        assert!(dir.seen(&set(&["a"]), t1 + TTL, TTL).is_empty());
+        assert!(dir.seen(&set(&["a"]), t1 + lag + TTL, TTL).is_empty());
+        assert_eq!(
+            dir.seen(&set(&["a"]), t1 + lag + TTL + Duration::from_millis(1), TTL),
+            ["b"]
+        );
     }
 }

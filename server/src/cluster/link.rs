@@ -20,6 +20,9 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often Redis is pinged, and how long a ping may take.
 const WATCH_EVERY: Duration = Duration::from_millis(1000);
 
+/// How long fred waits between attempts to reconnect.
+const RECONNECT_EVERY: Duration = Duration::from_millis(500);
+
 fn builder(url: &str) -> anyhow::Result<Builder> {
     let mut config = Config::from_url(url)
         .with_context(|| format!("invalid setting REDIS_URL: `{}`", mask_password(url)))?;
@@ -28,7 +31,10 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     let mut builder = Builder::from_config(config);
     // Reconnect forever, every half second; commands give up after
     // COMMAND_TIMEOUT instead of queueing while Redis is away.
-    builder.set_policy(ReconnectPolicy::new_constant(0, 500));
+    builder.set_policy(ReconnectPolicy::new_constant(
+        0,
+        RECONNECT_EVERY.as_millis() as u32,
+    ));
     builder.with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT);
     builder.with_connection_config(|c| {
         c.connection_timeout = Duration::from_secs(2);
@@ -136,8 +142,12 @@ pub(super) fn watch(cluster: Cluster, stop: CancellationToken) {
             } else if !was && up {
                 info!("Redis answers again: cluster delivery resumes");
                 // Redis may have come back empty: give every instance a full
-                // directory TTL to announce itself again before any counts as gone.
-                cluster.directory_resumed();
+                // directory TTL to announce itself again before any counts as
+                // gone, counted from when the slowest could have noticed (its
+                // reconnect attempt and its own ping come up to
+                // RECONNECT_EVERY + WATCH_EVERY after ours) and beaten once.
+                let ttl = inner.options.directory_ttl;
+                cluster.directory_resumed(RECONNECT_EVERY + WATCH_EVERY + ttl / 3);
             }
         }
     });

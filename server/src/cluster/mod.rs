@@ -206,14 +206,15 @@ impl Cluster {
         dir.alive.contains(node)
     }
 
-    /// The link came back after an outage (Redis may have lost the directory).
-    fn directory_resumed(&self) {
+    /// The link came back after an outage (Redis may have lost the directory);
+    /// the other instances may notice it up to `lag` later than this one.
+    fn directory_resumed(&self, lag: std::time::Duration) {
         let mut dir = self
             .inner
             .directory
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        dir.resumed();
+        dir.resumed(lag);
     }
 
     fn key(&self, parts: &str) -> String {
