@@ -16,7 +16,7 @@ use protocol::events::{
     RoomSync, Synced,
 };
 use protocol::{Empty, ErrorCode};
-use request::{ActionMetrics, EventMetrics, Req, respond};
+use request::{AnswerMetrics, REMOTE_GAME, Req, UNKNOWN_GAME, respond};
 use serde::Deserialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
@@ -112,12 +112,12 @@ fn install_handlers<A: Adapter>(s: &SocketRef<A>, hub: &Hub) {
             s.on($event, move |s: SocketRef<A>, req, ack: AckSender<A>| {
                 let hub = hub.clone();
                 async move {
-                    static METRICS: OnceLock<EventMetrics> = OnceLock::new();
+                    static METRICS: OnceLock<AnswerMetrics> = OnceLock::new();
                     let started = Instant::now();
                     let result = $handler(&hub, &s, req).await;
                     respond(
                         ack,
-                        METRICS.get_or_init(|| EventMetrics::new($event)),
+                        METRICS.get_or_init(|| AnswerMetrics::event($event)),
                         started,
                         result,
                     );
@@ -141,10 +141,10 @@ fn install_handlers<A: Adapter>(s: &SocketRef<A>, hub: &Hub) {
                     let started = Instant::now();
                     let (action_metrics, result) = room_action(&hub, &s, req).await;
                     action_metrics.record(started, &result);
-                    static METRICS: OnceLock<EventMetrics> = OnceLock::new();
+                    static METRICS: OnceLock<AnswerMetrics> = OnceLock::new();
                     respond(
                         ack,
-                        METRICS.get_or_init(|| EventMetrics::new(ev::ROOM_ACTION)),
+                        METRICS.get_or_init(|| AnswerMetrics::event(ev::ROOM_ACTION)),
                         started,
                         result,
                     );
@@ -263,14 +263,14 @@ async fn room_action<A: Adapter>(
     hub: &Hub,
     s: &SocketRef<A>,
     Req(req): Req<RoomAction>,
-) -> (&'static ActionMetrics, Result<ActionDone, HubError>) {
+) -> (&'static AnswerMetrics, Result<ActionDone, HubError>) {
     let (session, req) = match req {
         Ok(r) => r,
-        Err(e) => return (ActionMetrics::of(ActionMetrics::UNKNOWN), Err(e)),
+        Err(e) => return (AnswerMetrics::action(UNKNOWN_GAME), Err(e)),
     };
     // One lookup of the room serves both the metrics' game and the call.
     let local = hub.rooms().find(&req.room_id);
-    let metrics = ActionMetrics::of(local.as_ref().map_or(ActionMetrics::REMOTE, |r| r.game()));
+    let metrics = AnswerMetrics::action(local.as_ref().map_or(REMOTE_GAME, |r| r.game()));
     let call = RoomCall::Action { action: req.action };
     let result = match hub
         .call_room_found(local, &req.room_id, member(hub, s, &session), call)

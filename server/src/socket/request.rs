@@ -107,69 +107,83 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
     }
 }
 
-/// The metrics of one event's answers. The handles of the common answer
+/// The metrics of one kind of answer, labelled `label = value`: a counter by
+/// answer code and a duration histogram. The handles of the common answer
 /// (`ok`) are looked up once: finding a labelled metric by name on every
 /// event cost more than sending its ack (callgrind, W2 in `docs/benchmarks.md`).
-pub struct EventMetrics {
-    event: &'static str,
+pub struct AnswerMetrics {
+    counter: &'static str,
+    label: &'static str,
+    value: &'static str,
     ok: metrics::Counter,
     duration: metrics::Histogram,
 }
 
-impl EventMetrics {
-    /// Registers the handles of `event` with the installed recorder.
-    pub fn new(event: &'static str) -> Self {
+/// Label of a `room:action` whose room is not on this instance.
+pub const REMOTE_GAME: &str = "remote";
+/// Label of a `room:action` refused before its room was known.
+pub const UNKNOWN_GAME: &str = "unknown";
+
+impl AnswerMetrics {
+    /// Registers the handles with the installed recorder.
+    fn new(
+        counter: &'static str,
+        histogram: &'static str,
+        label: &'static str,
+        value: &'static str,
+    ) -> Self {
         Self {
-            event,
-            ok: metrics::counter!("gamehub_events_total", "event" => event, "code" => "ok"),
-            duration: metrics::histogram!("gamehub_event_duration_seconds", "event" => event),
+            counter,
+            label,
+            value,
+            ok: metrics::counter!(counter, label => value, "code" => "ok"),
+            duration: metrics::histogram!(histogram, label => value),
         }
     }
-}
 
-/// The metrics of `room:action` by game: each game's, `remote` (the room is
-/// not on this instance) and `unknown` (the payload was refused). Handles are
-/// looked up once per process, like [`EventMetrics`], and the game label is
-/// never copied per action.
-pub struct ActionMetrics {
-    game: &'static str,
-    ok: metrics::Counter,
-    duration: metrics::Histogram,
-}
+    /// `gamehub_events_total` and `gamehub_event_duration_seconds` of `event`.
+    pub fn event(event: &'static str) -> Self {
+        Self::new(
+            "gamehub_events_total",
+            "gamehub_event_duration_seconds",
+            "event",
+            event,
+        )
+    }
 
-impl ActionMetrics {
-    /// Label of an action whose room is not on this instance.
-    pub const REMOTE: &'static str = "remote";
-    /// Label of an action refused before its room was known.
-    pub const UNKNOWN: &'static str = "unknown";
-
-    /// The metrics of `game` (a name from [`crate::game::GAMES`], [`Self::REMOTE`]
-    /// or [`Self::UNKNOWN`]; any other name counts as unknown).
-    pub fn of(game: &str) -> &'static ActionMetrics {
-        static ALL: OnceLock<Vec<ActionMetrics>> = OnceLock::new();
+    /// `gamehub_actions_total` and `gamehub_action_duration_seconds` of
+    /// `game`: a name from [`crate::game::GAMES`], [`REMOTE_GAME`] or
+    /// [`UNKNOWN_GAME`] (any other name counts as unknown). Made once per
+    /// process, so the game label is never copied per action.
+    pub fn action(game: &str) -> &'static AnswerMetrics {
+        static ALL: OnceLock<Vec<AnswerMetrics>> = OnceLock::new();
         let all = ALL.get_or_init(|| {
             crate::game::GAMES
                 .iter()
                 .copied()
-                .chain([Self::REMOTE, Self::UNKNOWN])
-                .map(|game| ActionMetrics {
-                    game,
-                    ok: metrics::counter!("gamehub_actions_total", "game" => game, "code" => "ok"),
-                    duration: metrics::histogram!("gamehub_action_duration_seconds", "game" => game),
+                .chain([REMOTE_GAME, UNKNOWN_GAME])
+                .map(|game| {
+                    Self::new(
+                        "gamehub_actions_total",
+                        "gamehub_action_duration_seconds",
+                        "game",
+                        game,
+                    )
                 })
                 .collect()
         });
         all.iter()
-            .find(|m| m.game == game)
-            .unwrap_or_else(|| &all[all.len() - 1])
+            .find(|m| m.value == game)
+            .or_else(|| all.iter().find(|m| m.value == UNKNOWN_GAME))
+            .expect("the unknown game's metrics are always made")
     }
 
-    /// Counts one action's answer by code and records how long it took.
+    /// Counts one answer by code and records how long it took.
     pub fn record<T>(&self, started: Instant, result: &Result<T, HubError>) {
         match result {
             Ok(_) => self.ok.increment(1),
             Err(e) => {
-                metrics::counter!("gamehub_actions_total", "game" => self.game, "code" => e.code().as_str())
+                metrics::counter!(self.counter, self.label => self.value, "code" => e.code().as_str())
                     .increment(1);
             }
         }
@@ -180,18 +194,11 @@ impl ActionMetrics {
 /// Answers an event: the ok body or the error, and counts it by event and code.
 pub fn respond<A: Adapter, T: Serialize>(
     ack: AckSender<A>,
-    metrics: &EventMetrics,
+    metrics: &AnswerMetrics,
     started: Instant,
     result: Result<T, HubError>,
 ) {
-    match &result {
-        Ok(_) => metrics.ok.increment(1),
-        Err(e) => {
-            metrics::counter!("gamehub_events_total", "event" => metrics.event, "code" => e.code().as_str())
-                .increment(1);
-        }
-    }
-    metrics.duration.record(started.elapsed().as_secs_f64());
+    metrics.record(started, &result);
     let ack_value: Ack<T> = result.map_err(|e| e.body()).into();
     // No ack callback, or the socket is gone: nobody to answer.
     let _ = ack.send(&ack_value);
